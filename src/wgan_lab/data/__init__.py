@@ -1,0 +1,1 @@
+"""Reading, fetching, validating and normalising image sources (no Kedro)."""

@@ -1,0 +1,76 @@
+"""Read a folder of PNG/JPEG/BMP images, recursively, into uint8 arrays."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import DataSourceError
+from .images import UNLABELLED, ImageSplits
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+
+
+def find_images(directory: Path) -> list[Path]:
+    """All image files below ``directory``, in a stable order."""
+    return sorted(
+        p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def _load(path: Path, size: int, mode: str) -> np.ndarray:
+    with Image.open(path) as image:
+        image = image.convert(mode)
+        if image.size != (size, size):
+            image = image.resize((size, size), Image.Resampling.BILINEAR)
+        return np.asarray(image, dtype=np.uint8)
+
+
+def read_image_folder(
+    directory: Path, image_size: int, channels: int, labels_from_subfolders: bool = True
+) -> ImageSplits:
+    """Read every image below ``directory``; unreadable files are skipped and listed.
+
+    With ``labels_from_subfolders``, the name of an image's first-level
+    sub-folder is its class; images directly in ``directory`` make the folder
+    unlabelled. All images go to the train split; the hold-out is made later.
+    """
+    if channels not in (1, 3):
+        raise DataSourceError(f"image_folder: channels must be 1 or 3, got {channels}")
+    if not directory.is_dir():
+        raise DataSourceError(f"{directory}: image folder not found")
+    paths = find_images(directory)
+    if not paths:
+        raise DataSourceError(
+            f"{directory}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
+    mode = "L" if channels == 1 else "RGB"
+    images, folders, skipped = [], [], []
+    for path in paths:
+        try:
+            images.append(_load(path, image_size, mode))
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+            skipped.append((str(path), f"{type(exc).__name__}: {exc}"))
+            continue
+        relative = path.relative_to(directory).parts
+        folders.append(relative[0] if len(relative) > 1 else None)
+
+    labelled = labels_from_subfolders and bool(folders) and all(f is not None for f in folders)
+    class_names = sorted(set(folders)) if labelled else []
+    index = {name: i for i, name in enumerate(class_names)}
+    labels = np.array(
+        [index[f] for f in folders] if labelled else [UNLABELLED] * len(folders), dtype=np.int64
+    )
+    shape = (0, image_size, image_size, channels)
+    stacked = np.stack(images).reshape(-1, *shape[1:]) if images else np.zeros(shape, np.uint8)
+    return ImageSplits(
+        source="image_folder",
+        train_images=stacked,
+        train_labels=labels,
+        test_images=np.zeros(shape, np.uint8),
+        test_labels=np.zeros(0, np.int64),
+        class_names=class_names,
+        skipped=skipped,
+        files_seen=len(paths),
+    )

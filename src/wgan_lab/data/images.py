@@ -1,0 +1,35 @@
+"""The in-memory form of an image source: uint8 NHWC arrays with their labels."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+UNLABELLED = -1
+
+
+@dataclass
+class ImageSplits:
+    """Raw images of one source, as read from disk.
+
+    Images are uint8 NHWC in [0, 255]; labels are int64 class indices, or
+    ``UNLABELLED`` (-1) where the source has no labels. ``skipped`` lists
+    files that could not be read, as ``(path, reason)`` pairs.
+    """
+
+    source: str
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    class_names: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    files_seen: int = 0
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_images.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def labelled(self) -> bool:
+        return bool(self.class_names)

@@ -1,0 +1,9 @@
+"""Project settings (see Kedro's configuration docs for the defaults left out here)."""
+from omegaconf.resolvers import oc
+
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # `oc.env` lets mlflow.yml follow MLFLOW_TRACKING_URI when it is set.
+    "custom_resolvers": {"oc.env": oc.env},
+}
