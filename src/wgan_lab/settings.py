@@ -6,4 +6,6 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # `oc.env` lets mlflow.yml follow MLFLOW_TRACKING_URI when it is set.
     "custom_resolvers": {"oc.env": oc.env},
+    # Environments such as conf/quick override single parameters, not whole blocks.
+    "merge_strategy": {"parameters": "soft", "globals": "soft"},
 }

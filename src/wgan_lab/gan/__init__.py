@@ -1,0 +1,1 @@
+"""GAN, WGAN and WGAN-GP: networks, losses, input pipeline, trainer (no Kedro)."""

@@ -1,0 +1,96 @@
+"""Checkpoints of the full training state, tied to the configuration they came from.
+
+A checkpoint directory holds TensorFlow checkpoints, ``fingerprint.json``
+(the configuration hash) and ``history.csv`` (the metric rows up to the latest
+checkpoint). Resuming with another fingerprint would silently mix two
+experiments, so a mismatching directory is moved aside and training starts fresh.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import tensorflow as tf
+
+from wgan_lab.fileio import atomic_path
+
+logger = logging.getLogger(__name__)
+
+
+class CheckpointStore:
+    def __init__(self, directory: Path, checkpoint: tf.train.Checkpoint, fingerprint: str,
+                 is_chief: bool = True, max_to_keep: int = 2) -> None:
+        self.directory = Path(directory)
+        self.fingerprint = fingerprint
+        self.is_chief = is_chief
+        self._checkpoint = checkpoint
+        self._max_to_keep = max_to_keep
+        self._scratch: str | None = None
+        self._manager: tf.train.CheckpointManager | None = None
+
+    def _writable_dir(self) -> Path:
+        if self.is_chief:
+            return self.directory
+        # Every worker must take part in saving (collective reads), but only
+        # the chief's copy is kept.
+        if self._scratch is None:
+            self._scratch = tempfile.mkdtemp(prefix="wgan-lab-worker-ckpt-")
+        return Path(self._scratch)
+
+    def _get_manager(self) -> tf.train.CheckpointManager:
+        if self._manager is None:
+            self._manager = tf.train.CheckpointManager(
+                self._checkpoint, str(self._writable_dir()), max_to_keep=self._max_to_keep)
+        return self._manager
+
+    def _stored_fingerprint(self) -> str | None:
+        path = self.directory / "fingerprint.json"
+        if not path.is_file():
+            return None
+        return json.loads(path.read_text()).get("fingerprint")
+
+    def restore(self, resume: str) -> tuple[int, pd.DataFrame]:
+        """Restore the latest matching checkpoint; returns (step, history so far)."""
+        latest = tf.train.latest_checkpoint(str(self.directory))
+        if latest is None:
+            return 0, pd.DataFrame()
+        stored = self._stored_fingerprint()
+        if resume == "never" or stored != self.fingerprint:
+            reason = ("resume is 'never'" if resume == "never"
+                      else f"the configuration changed (checkpoint {stored}, now {self.fingerprint})")
+            if self.is_chief:
+                aside = self.directory.with_name(
+                    f"{self.directory.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+                shutil.move(str(self.directory), aside)
+                logger.warning("Starting fresh: %s; the old checkpoints are kept in %s",
+                               reason, aside)
+            return 0, pd.DataFrame()
+        self._checkpoint.restore(latest).assert_existing_objects_matched()
+        step = int(self._checkpoint.step.numpy())
+        history_path = self.directory / "history.csv"
+        history = pd.read_csv(history_path) if history_path.is_file() else pd.DataFrame()
+        if len(history):
+            history = history[history["step"] <= step]
+        logger.info("Resumed from %s at step %d", latest, step)
+        return step, history
+
+    def save(self, step: int, history: pd.DataFrame) -> str:
+        # Fingerprint and history first: a kill between the writes then leaves
+        # history rows past the checkpoint, which restore() drops, never a
+        # checkpoint without its fingerprint.
+        if self.is_chief:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with atomic_path(self.directory / "fingerprint.json") as tmp:
+                tmp.write_text(json.dumps({"fingerprint": self.fingerprint}))
+            with atomic_path(self.directory / "history.csv") as tmp:
+                history.to_csv(tmp, index=False)
+        return self._get_manager().save(checkpoint_number=step)
+
+    def close(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)

@@ -1,0 +1,265 @@
+"""The training loop: n_critic critic updates per generator update, on any strategy.
+
+The trainer knows nothing of Kedro or MLflow; it reports through callbacks.
+One ``tf.function`` call runs a whole generator step (its ``n_critic`` critic
+updates included), so Python runs once per generator update.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from . import losses
+from .checkpoints import CheckpointStore
+from .config import TrainingConfig
+from .distribute import is_chief, make_strategy
+from .inputs import make_distributed_dataset, sample_noise
+from .networks import build_critic, build_generator
+
+logger = logging.getLogger(__name__)
+
+# Columns of the training history, in order.
+METRICS = (
+    "critic_loss", "generator_loss", "wasserstein_estimate", "gradient_penalty",
+    "critic_grad_norm", "generator_grad_norm", "d_real", "d_fake",
+)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or Inf; the message names the variant, step and last checkpoint."""
+
+
+@dataclass
+class Callbacks:
+    """Hooks the caller wires to logging, MLflow, plots...; any may be None."""
+
+    on_step: Callable[[int, dict[str, float]], None] | None = None
+    on_samples: Callable[[int, np.ndarray], None] | None = None
+    on_checkpoint: Callable[[int, str], None] | None = None
+
+
+@dataclass
+class TrainingResult:
+    generator: keras.Model
+    critic: keras.Model
+    history: pd.DataFrame
+    samples: np.ndarray
+    resumed_from: int = 0
+    steps_run: int = 0
+
+
+def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1,
+                                     beta_2=config.beta_2)
+    return keras.optimizers.RMSprop(config.learning_rate)
+
+
+class GANTrainer:
+    """Builds the networks and optimizers in ``strategy``'s scope and trains them."""
+
+    def __init__(self, config: TrainingConfig, image_shape: tuple[int, int, int],
+                 strategy: tf.distribute.Strategy | None = None) -> None:
+        config.check_image_shape(image_shape)
+        self.config = config
+        self.image_shape = tuple(int(d) for d in image_shape)
+        self.strategy = strategy or make_strategy(config.distribution)
+        self.replicas = self.strategy.num_replicas_in_sync
+        config.check_replicas(self.replicas)
+        self.is_chief = is_chief(self.strategy)
+        self._critic_loss = losses.critic_loss(config.loss)
+        self._generator_loss = losses.generator_loss(config.loss)
+
+        keras.utils.set_random_seed(config.seed)
+        with self.strategy.scope():
+            self.generator = build_generator(config.architecture, config.latent_dim,
+                                             self.image_shape, config.hidden_units, config.filters)
+            self.critic = build_critic(config.architecture, self.image_shape,
+                                       config.hidden_units, config.filters, config.critic_norm)
+            self.ema_generator = None
+            if config.ema_decay > 0:
+                self.ema_generator = keras.models.clone_model(self.generator)
+                self.ema_generator.set_weights(self.generator.get_weights())
+            self.generator_optimizer = make_optimizer(config)
+            self.critic_optimizer = make_optimizer(config)
+            # Keras 3 optimizers must be built eagerly in the scope, or a
+            # multi-replica tf.function fails at trace time.
+            self.generator_optimizer.build(self.generator.trainable_variables)
+            self.critic_optimizer.build(self.critic.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="elapsed")
+
+        tracked = dict(generator=self.generator, critic=self.critic,
+                       generator_optimizer=self.generator_optimizer,
+                       critic_optimizer=self.critic_optimizer,
+                       step=self.step, elapsed=self.elapsed)
+        if self.ema_generator is not None:
+            tracked["ema_generator"] = self.ema_generator
+        self.checkpoint = tf.train.Checkpoint(**tracked)
+        grads = tf.function(jit_compile=True) if config.jit_compile else (lambda f: f)
+        self._critic_grads = grads(self._critic_grads_fn)
+        self._generator_grads = grads(self._generator_grads_fn)
+        self.train_step = tf.function(self._train_step)
+
+    # ----- per-replica pieces -------------------------------------------------
+    def _average(self, per_example: tf.Tensor) -> tf.Tensor:
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
+
+    def _scores(self, images: tf.Tensor) -> tf.Tensor:
+        return tf.squeeze(self.critic(images, training=True), axis=-1)
+
+    def _critic_grads_fn(self, real, z, epsilon):
+        with tf.GradientTape() as tape:
+            fake = self.generator(z, training=True)
+            real_scores, fake_scores = self._scores(real), self._scores(fake)
+            per_example = self._critic_loss(real_scores, fake_scores)
+            if self.config.lipschitz == "gradient_penalty":
+                penalty = losses.gradient_penalty(self._scores, real, fake, epsilon)
+                per_example = per_example + self.config.gp_weight * penalty
+            else:
+                penalty = tf.zeros_like(per_example)
+            loss = self._average(per_example)
+        grads = tape.gradient(loss, self.critic.trainable_variables)
+        metrics = {
+            "critic_loss": loss,
+            "wasserstein_estimate": self._average(real_scores - fake_scores),
+            "gradient_penalty": self._average(penalty),
+            "d_real": self._average(tf.sigmoid(real_scores)),
+            "d_fake": self._average(tf.sigmoid(fake_scores)),
+        }
+        return grads, metrics
+
+    def _generator_grads_fn(self, z):
+        with tf.GradientTape() as tape:
+            fake_scores = self._scores(self.generator(z, training=True))
+            loss = self._average(self._generator_loss(fake_scores))
+        return tape.gradient(loss, self.generator.trainable_variables), {"generator_loss": loss}
+
+    def _critic_update(self, element, i: int):
+        grads, metrics = self._critic_grads(element["real"][:, i], element["z_critic"][:, i],
+                                            element["epsilon"][:, i])
+        self.critic_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+        # Each replica holds its share of the global gradient; scaled by the
+        # replica count it estimates the global norm (exact on one replica).
+        metrics["critic_grad_norm"] = tf.linalg.global_norm(grads) * self.replicas
+        return metrics
+
+    def _generator_update(self, element):
+        grads, metrics = self._generator_grads(element["z_generator"])
+        self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        metrics["generator_grad_norm"] = tf.linalg.global_norm(grads) * self.replicas
+        return metrics
+
+    # ----- one fused generator step (cross-replica) ---------------------------
+    def _reduce(self, per_replica: dict) -> dict:
+        out = {}
+        for key, value in per_replica.items():
+            # Losses are already divided by the global batch: sum over replicas.
+            # Norm estimates are per replica: average them.
+            op = tf.distribute.ReduceOp.MEAN if key.endswith("grad_norm") else tf.distribute.ReduceOp.SUM
+            out[key] = self.strategy.reduce(op, value, axis=None)
+        return out
+
+    def _train_step(self, element) -> dict:
+        config = self.config
+        critic_metrics: dict = {}
+        for i in range(config.n_critic):
+            reduced = self._reduce(self.strategy.run(self._critic_update, args=(element, i)))
+            for key, value in reduced.items():
+                critic_metrics[key] = critic_metrics.get(key, 0.0) + value / config.n_critic
+            if config.lipschitz == "clip":
+                losses.clip_weights(self.critic.trainable_variables, config.clip_value)
+        metrics = {**critic_metrics,
+                   **self._reduce(self.strategy.run(self._generator_update, args=(element,)))}
+        if self.ema_generator is not None:
+            decay = config.ema_decay
+            for ema, live in zip(self.ema_generator.weights, self.generator.weights):
+                ema.assign(decay * ema + (1.0 - decay) * live)
+        self.step.assign_add(1)
+        return metrics
+
+    # ----- outputs ------------------------------------------------------------
+    @property
+    def sampling_generator(self) -> keras.Model:
+        """The generator to sample and export: the EMA copy when there is one."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    def generate(self, noise: tf.Tensor) -> np.ndarray:
+        return np.asarray(self.sampling_generator(noise, training=False))
+
+    # ----- the loop -----------------------------------------------------------
+    def fit(self, images: np.ndarray, checkpoint_dir: Path | str,
+            callbacks: Callbacks | None = None) -> TrainingResult:
+        """Train to ``config.steps`` generator steps, resuming from ``checkpoint_dir``."""
+        config, callbacks = self.config, callbacks or Callbacks()
+        if images.shape[1:] != self.image_shape:
+            raise ValueError(f"images have shape {images.shape[1:]}, trainer was built "
+                             f"for {self.image_shape}")
+        needed = config.batch_size * config.n_critic
+        if len(images) < needed:
+            raise ValueError(f"training.batch_size: {len(images)} training images are fewer "
+                             f"than one step needs (batch_size x n_critic = {needed})")
+        store = CheckpointStore(Path(checkpoint_dir), self.checkpoint,
+                                config.fingerprint(self.image_shape), self.is_chief)
+        try:
+            start, history = store.restore(config.resume)
+            rows = history.to_dict("records")
+            noise = sample_noise(config)
+            samples = self.generate(noise)
+            if start >= config.steps:
+                logger.info("%s: already trained to step %d", config.variant, start)
+                return TrainingResult(self.sampling_generator, self.critic, history, samples,
+                                      resumed_from=start)
+            iterator = iter(make_distributed_dataset(images, config, start, self.strategy))
+            last_good = start if start else None
+            clock, last_log_step, last_log_time = time.perf_counter(), start, time.perf_counter()
+            base_elapsed = float(self.elapsed.numpy())
+            for step in range(start + 1, config.steps + 1):
+                metrics = self.train_step(next(iterator))
+                final = step == config.steps
+                log_now = step % config.log_every == 0 or final
+                save_now = step % config.checkpoint_every == 0 or final
+                if log_now or save_now:
+                    values = {k: float(v) for k, v in metrics.items()}
+                    bad = [k for k in ("critic_loss", "generator_loss") if not math.isfinite(values[k])]
+                    if bad:
+                        where = (f"the last good checkpoint (step {last_good}) is kept in "
+                                 f"{store.directory}" if last_good else "no checkpoint was written")
+                        raise NonFiniteLossError(
+                            f"{config.variant}: {bad[0]} is {values[bad[0]]} at step {step}; {where}")
+                    now = time.perf_counter()
+                    self.elapsed.assign(base_elapsed + now - clock)
+                    if log_now:
+                        rate = (step - last_log_step) * needed / max(now - last_log_time, 1e-9)
+                        row = {"step": step, **{k: values[k] for k in METRICS},
+                               "seconds": float(self.elapsed.numpy()), "images_per_sec": rate}
+                        rows.append(row)
+                        last_log_step, last_log_time = step, now
+                        logger.info(
+                            "%s step %d/%d: critic %.4f, generator %.4f, W %.4f, %.0f img/s",
+                            config.variant, step, config.steps, values["critic_loss"],
+                            values["generator_loss"], values["wasserstein_estimate"], rate)
+                        if callbacks.on_step:
+                            callbacks.on_step(step, row)
+                if step % config.sample_every == 0 or final:
+                    samples = self.generate(noise)
+                    if callbacks.on_samples:
+                        callbacks.on_samples(step, samples)
+                if save_now:
+                    path = store.save(step, pd.DataFrame(rows))
+                    last_good = step
+                    if callbacks.on_checkpoint:
+                        callbacks.on_checkpoint(step, path)
+            return TrainingResult(self.sampling_generator, self.critic, pd.DataFrame(rows),
+                                  samples, resumed_from=start, steps_run=config.steps - start)
+        finally:
+            store.close()
