@@ -56,10 +56,18 @@ def run_pipeline(project: Path, pipeline: str, params: dict | None = None,
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
+    import mlflow
+
     bootstrap_project(project)
-    with KedroSession.create(project_path=project, env=env,
-                             runtime_params=params or {}) as session:
-        return session.run(pipeline_names=[pipeline])
+    try:
+        with KedroSession.create(project_path=project, env=env,
+                                 runtime_params=params or {}) as session:
+            return session.run(pipeline_names=[pipeline])
+    finally:
+        # kedro-mlflow's hook is a process-wide singleton: a run left active by
+        # one session would be reused by the next test's session.
+        while mlflow.active_run():
+            mlflow.end_run()
 
 
 @pytest.fixture

@@ -1,0 +1,68 @@
+"""Run by the distribution tests in a fresh process (TensorFlow's devices are fixed at start).
+
+    python distributed_worker.py compare <variant> <out.npz>
+        two logical CPUs; trains on the default strategy and on a 2-replica
+        MirroredStrategy from the same start, saves both sets of weights.
+    python distributed_worker.py worker <variant> <out.npz> <ckpt_dir>
+        trains under TF_CONFIG (MultiWorkerMirroredStrategy), saves its weights.
+"""
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+CONFIGS = {
+    "wgan_gp_mlp": dict(architecture="mlp", loss="wasserstein", lipschitz="gradient_penalty",
+                        n_critic=2, beta_1=0.0, beta_2=0.9, learning_rate=1e-3),
+    "wgan_mlp": dict(architecture="mlp", loss="wasserstein", lipschitz="clip", n_critic=2,
+                     optimizer="rmsprop", learning_rate=1e-3, ema_decay=0.5),
+    "gan_dcgan": dict(architecture="dcgan", filters=4, loss="non_saturating", n_critic=1,
+                      learning_rate=1e-3),
+}
+
+
+def config(variant, distribution):
+    from wgan_lab.gan.config import TrainingConfig
+
+    return TrainingConfig(variant=variant, latent_dim=8, hidden_units=(16, 16), batch_size=8,
+                          steps=3, log_every=1, checkpoint_every=3, sample_every=3,
+                          n_sample_images=2, seed=3, distribution=distribution,
+                          **CONFIGS[variant])
+
+
+def images():
+    return np.random.default_rng(0).uniform(-1, 1, (96, 28, 28, 1)).astype(np.float32)
+
+
+def weights(trainer):
+    models = [trainer.generator, trainer.critic]
+    if trainer.ema_generator is not None:
+        models.append(trainer.ema_generator)
+    return [w for m in models for w in m.get_weights()]
+
+
+def main():
+    mode, variant, out = sys.argv[1:4]
+    from wgan_lab.gan.trainer import GANTrainer
+
+    if mode == "compare":
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        results = {}
+        for distribution in ("default", "mirrored"):
+            trainer = GANTrainer(config(variant, distribution), (28, 28, 1))
+            assert trainer.replicas == (2 if distribution == "mirrored" else 1)
+            trainer.fit(images(), f"{out}.{distribution}.ckpt")
+            results[distribution] = weights(trainer)
+        np.savez(out, **{f"{d}_{i}": w for d, ws in results.items() for i, w in enumerate(ws)})
+    else:
+        trainer = GANTrainer(config(variant, "auto"), (28, 28, 1))
+        assert trainer.replicas == 2, trainer.replicas
+        result = trainer.fit(images(), sys.argv[4])
+        np.savez(out, chief=np.array(trainer.is_chief), steps=np.array(len(result.history)),
+                 **{f"w_{i}": w for i, w in enumerate(weights(trainer))})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Multi-replica training on CPU: two logical devices, and two worker processes on 127.0.0.1."""
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+WORKER = Path(__file__).with_name("distributed_worker.py")
+
+
+def run(args, env=None, timeout=300):
+    return subprocess.Popen([sys.executable, str(WORKER), *map(str, args)],
+                            env={**os.environ, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc, timeout=300):
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-4000:]
+
+
+@pytest.mark.parametrize("variant", ["wgan_gp_mlp", "wgan_mlp", "gan_dcgan"])
+def test_two_replicas_match_one_replica(variant, tmp_path):
+    out = tmp_path / "weights.npz"
+    finish(run(["compare", variant, out]))
+    saved = np.load(out)
+    n = len([k for k in saved if k.startswith("default_")])
+    assert n > 0
+    for i in range(n):
+        np.testing.assert_allclose(saved[f"mirrored_{i}"], saved[f"default_{i}"],
+                                   rtol=1e-4, atol=1e-5, err_msg=f"weight {i}")
+
+
+def free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_two_workers_on_loopback_end_identical(tmp_path):
+    ports = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = [
+        run(["worker", "wgan_gp_mlp", tmp_path / f"w{i}.npz", tmp_path / "ckpt"],
+            env={"TF_CONFIG": json.dumps({"cluster": cluster,
+                                          "task": {"type": "worker", "index": i}})})
+        for i in range(2)
+    ]
+    for proc in procs:
+        finish(proc)
+    w0, w1 = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    assert bool(w0["chief"]) and not bool(w1["chief"])
+    assert int(w0["steps"]) == 3
+    keys = [k for k in w0 if k.startswith("w_")]
+    for key in keys:
+        np.testing.assert_array_equal(w0[key], w1[key], err_msg=key)
+    # Only the chief writes checkpoints.
+    assert (tmp_path / "ckpt" / "ckpt-3.index").is_file()
+    assert len(list((tmp_path / "ckpt").glob("ckpt-*.index"))) == 1

@@ -1,0 +1,96 @@
+import logging
+
+import numpy as np
+import pytest
+
+from wgan_lab.gan.config import TrainingConfig
+from wgan_lab.gan.trainer import Callbacks, GANTrainer, NonFiniteLossError
+
+VARIANTS = {
+    "gan": dict(loss="non_saturating", n_critic=1),
+    "gan_minimax": dict(loss="minimax", n_critic=1),
+    "wgan": dict(loss="wasserstein", lipschitz="clip", n_critic=3, optimizer="rmsprop",
+                 learning_rate=5e-5),
+    "wgan_gp": dict(loss="wasserstein", lipschitz="gradient_penalty", n_critic=3,
+                    beta_1=0.0, beta_2=0.9),
+}
+
+
+def tiny(**overrides):
+    values = dict(latent_dim=8, hidden_units=(16, 16), batch_size=8, steps=6, log_every=2,
+                  sample_every=3, checkpoint_every=3, n_sample_images=4, seed=1,
+                  distribution="default")
+    values.update(overrides)
+    return TrainingConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).uniform(-1, 1, (64, 8, 8, 1)).astype(np.float32)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_each_variant_trains_and_reports(variant, images, tmp_path):
+    config = tiny(variant=variant, **VARIANTS[variant])
+    steps, grids = [], []
+    result = GANTrainer(config, images.shape[1:]).fit(
+        images, tmp_path, Callbacks(on_step=lambda s, row: steps.append(s),
+                                    on_samples=lambda s, x: grids.append((s, x.shape))))
+    assert steps == [2, 4, 6]
+    assert grids == [(3, (4, 8, 8, 1)), (6, (4, 8, 8, 1))]
+    assert list(result.history["step"]) == [2, 4, 6]
+    assert np.isfinite(result.history.drop(columns="step").to_numpy()).all()
+    assert result.samples.min() >= -1 and result.samples.max() <= 1
+    if variant == "wgan":
+        weights = np.concatenate([w.ravel() for w in result.critic.get_weights()])
+        assert np.abs(weights).max() <= 0.01 + 1e-7
+    if variant == "wgan_gp":
+        assert (result.history["gradient_penalty"] > 0).all()
+    else:
+        assert (result.history["gradient_penalty"] == 0).all()
+
+
+def test_rerun_resumes_and_extends(images, tmp_path):
+    GANTrainer(tiny(steps=3), images.shape[1:]).fit(images, tmp_path)
+    result = GANTrainer(tiny(steps=6), images.shape[1:]).fit(images, tmp_path)
+    assert result.resumed_from == 3 and result.steps_run == 3
+    # The first run's final step is a row of its own.
+    assert list(result.history["step"]) == [2, 3, 4, 6]
+
+
+def test_changed_configuration_starts_fresh_and_says_so(images, tmp_path, caplog):
+    GANTrainer(tiny(steps=3), images.shape[1:]).fit(images, tmp_path / "ckpt")
+    with caplog.at_level(logging.WARNING):
+        result = GANTrainer(tiny(steps=3, learning_rate=1e-3), images.shape[1:]).fit(
+            images, tmp_path / "ckpt")
+    assert result.resumed_from == 0
+    assert "configuration changed" in caplog.text
+    assert len(list(tmp_path.glob("ckpt.replaced-*"))) == 1
+
+
+def test_ema_generator_is_exported(images, tmp_path):
+    trainer = GANTrainer(tiny(ema_decay=0.9), images.shape[1:])
+    result = trainer.fit(images, tmp_path)
+    assert result.generator is trainer.ema_generator
+    live, ema = trainer.generator.get_weights(), trainer.ema_generator.get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(live, ema))
+
+
+def test_non_finite_loss_stops_with_variant_step_and_checkpoint(images, tmp_path):
+    GANTrainer(tiny(variant="wgan_gp", steps=3, **VARIANTS["wgan_gp"]), images.shape[1:]).fit(
+        images, tmp_path)
+    poisoned = images.copy()
+    poisoned[:] = np.nan
+    trainer = GANTrainer(tiny(variant="wgan_gp", steps=6, **VARIANTS["wgan_gp"]),
+                         images.shape[1:])
+    with pytest.raises(NonFiniteLossError,
+                       match=r"wgan_gp: critic_loss is nan at step 4; the last good checkpoint "
+                             r"\(step 3\)"):
+        trainer.fit(poisoned, tmp_path)
+    assert (tmp_path / "ckpt-3.index").is_file() and not (tmp_path / "ckpt-6.index").exists()
+
+
+def test_too_few_images_for_one_step(tmp_path):
+    few = np.zeros((10, 8, 8, 1), np.float32)
+    with pytest.raises(ValueError, match="batch_size x n_critic = 24"):
+        GANTrainer(tiny(n_critic=3), few.shape[1:]).fit(few, tmp_path)

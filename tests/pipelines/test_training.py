@@ -1,0 +1,81 @@
+"""Each variant's pipeline end to end on tiny data, and resuming after SIGKILL."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import run_pipeline, write_idx_source
+
+
+def tiny_training(variant, **extra):
+    values = {"steps": 4, "batch_size": 8, "latent_dim": 8, "hidden_units": [16, 16],
+              "log_every": 2, "sample_every": 2, "checkpoint_every": 2, "n_sample_images": 4,
+              "n_critic": 2 if variant != "gan" else 1, **extra}
+    return {variant: {"training": values}}
+
+
+@pytest.mark.parametrize("variant", ["gan", "wgan", "wgan_gp"])
+def test_variant_pipeline_end_to_end(kedro_project, variant):
+    write_idx_source(kedro_project / "data/01_raw/mnist", n_train=40, n_test=10)
+    run_pipeline(kedro_project, variant, params=tiny_training(variant))
+    models = kedro_project / "data/06_models/mnist" / variant
+    generator = keras.models.load_model(models / "generator.keras", safe_mode=True)
+    images = generator(np.zeros((3, 8), np.float32))
+    assert images.shape == (3, 28, 28, 1)
+    critic = keras.models.load_model(models / "critic.keras", safe_mode=True)
+    assert critic(images).shape == (3, 1)
+    reports = kedro_project / "data/08_reporting/mnist" / variant
+    history = pd.read_csv(reports / "training_history.csv")
+    assert history["step"].tolist() == [2, 4]
+    assert {"critic_loss", "generator_loss", "wasserstein_estimate", "gradient_penalty",
+            "critic_grad_norm", "generator_grad_norm", "seconds", "images_per_sec"} <= set(history)
+    assert sorted(p.name for p in (reports / "samples").iterdir()) == [
+        "step_0000002.png", "step_0000004.png"]
+    assert (reports / "samples_final.png").is_file()
+    assert (models / "checkpoints" / "ckpt-4.index").is_file()
+
+
+def test_bad_parameter_fails_before_training(kedro_project):
+    write_idx_source(kedro_project / "data/01_raw/mnist", n_train=40, n_test=10)
+    with pytest.raises(Exception, match=r"wgan\.training\.n_critic: must be at least 1"):
+        run_pipeline(kedro_project, "wgan", params=tiny_training("wgan", n_critic=0))
+    assert not (kedro_project / "data/06_models/mnist/wgan").exists()
+
+
+def kedro_run(project, params, env=None):
+    return subprocess.Popen(
+        [sys.executable, "-m", "kedro", "run", "--pipelines=wgan_gp", "--params", params],
+        cwd=project, env={**os.environ, "DO_NOT_TRACK": "1", **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_sigkill_mid_run_then_rerun_finishes_at_configured_steps(kedro_project):
+    write_idx_source(kedro_project / "data/01_raw/mnist", n_train=64, n_test=10)
+    params = ("wgan_gp.training.steps=2000,wgan_gp.training.checkpoint_every=100,"
+              "wgan_gp.training.log_every=100,wgan_gp.training.batch_size=8,"
+              "wgan_gp.training.n_critic=1,wgan_gp.training.latent_dim=8")
+    checkpoints = kedro_project / "data/06_models/mnist/wgan_gp/checkpoints"
+    proc = kedro_run(kedro_project, params)
+    deadline = time.time() + 240
+    while not list(checkpoints.glob("ckpt-*.index")) and time.time() < deadline:
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    history = kedro_project / "data/08_reporting/mnist/wgan_gp/training_history.csv"
+    assert not history.exists(), "the killed run must not have finished"
+
+    proc = kedro_run(kedro_project, params)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    assert "Resumed from" in out
+    steps = pd.read_csv(history)["step"].tolist()
+    assert steps[-1] == 2000
+    assert steps == sorted(set(steps))
