@@ -46,7 +46,9 @@ def kedro_project(tmp_path, monkeypatch) -> Path:
     # The package is imported from the installed project; Kedro only checks src/ exists.
     (root / "src").mkdir()
     monkeypatch.chdir(root)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # MLflow caches stores by URI, so the relative default (sqlite:///mlflow.db)
+    # would keep pointing at the first test's project; spell it out absolute.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     return root
 
 

@@ -1,6 +1,10 @@
 """Project settings (see Kedro's configuration docs for the defaults left out here)."""
 from omegaconf.resolvers import oc
 
+from wgan_lab.hooks import TrackingHooks
+
+HOOKS = (TrackingHooks(),)
+
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

@@ -1,7 +1,6 @@
-"""Nodes of the training pipeline: thin adapters over ``wgan_lab.gan``."""
+"""Nodes of the training pipeline: thin adapters over ``wgan_lab.gan`` and ``wgan_lab.tracking``."""
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import keras
@@ -11,26 +10,36 @@ from PIL import Image
 
 from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.gan.trainer import Callbacks, GANTrainer
+from wgan_lab.tracking import TrainingTracker, log_trained_generator
 from wgan_lab.visualize import image_grid
-
-logger = logging.getLogger(__name__)
 
 
 def train_variant(
     train_images: np.ndarray, training: dict[str, Any], checkpoint_dir: str
-) -> tuple[keras.Model, keras.Model, pd.DataFrame, dict[str, Image.Image], Image.Image]:
+) -> tuple[keras.Model, keras.Model, pd.DataFrame, dict[str, Image.Image], Image.Image, str]:
     """Train one variant to its configured step count, resuming from its checkpoints.
 
     Returns the generator (the EMA copy when enabled), the critic, the history
-    table, the sample grids by step, and the final sample grid.
+    table, the sample grids by step, the final sample grid, and the MLflow run
+    id its metrics went to ("" when untracked).
     """
     variant = training.get("variant", "training")
     config = TrainingConfig.from_params(training, prefix=f"{variant}.training")
     trainer = GANTrainer(config, train_images.shape[1:])
     grids: dict[str, Image.Image] = {}
 
-    def keep_grid(step: int, samples: np.ndarray) -> None:
-        grids[f"step_{step:07d}"] = image_grid(samples)
+    with TrainingTracker(variant, config.as_dict()) as tracker:
+        def on_samples(step: int, samples: np.ndarray) -> None:
+            grids[f"step_{step:07d}"] = image_grid(samples)
+            tracker.on_samples(step, samples)
 
-    result = trainer.fit(train_images, checkpoint_dir, Callbacks(on_samples=keep_grid))
-    return result.generator, result.critic, result.history, grids, image_grid(result.samples)
+        result = trainer.fit(train_images, checkpoint_dir,
+                             Callbacks(on_step=tracker.on_step, on_samples=on_samples))
+    return (result.generator, result.critic, result.history, grids,
+            image_grid(result.samples), tracker.run_id or "")
+
+
+def log_generator(generator: keras.Model, history: pd.DataFrame, run_id: str,
+                  training: dict[str, Any]) -> None:
+    """Log the saved generator as an MLflow model, and the history table."""
+    log_trained_generator(run_id or None, generator, history, int(training["latent_dim"]))

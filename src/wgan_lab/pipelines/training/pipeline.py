@@ -1,7 +1,7 @@
 """The training template, one namespaced copy per variant."""
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import train_variant
+from .nodes import log_generator, train_variant
 
 VARIANTS = ("gan", "wgan", "wgan_gp")
 
@@ -12,8 +12,16 @@ def create_template() -> Pipeline:
             train_variant,
             inputs=["train_images", "params:training", "params:checkpoint_dir"],
             outputs=["generator", "critic", "training_history", "sample_grids",
-                     "final_samples"],
+                     "final_samples", "tracking_run_id"],
             name="train",
+        ),
+        # Reads the generator back from the catalog: it is saved locally
+        # before MLflow is asked for anything that could fail.
+        Node(
+            log_generator,
+            inputs=["generator", "training_history", "tracking_run_id", "params:training"],
+            outputs=None,
+            name="log_generator",
         ),
     ])
 

@@ -1,0 +1,167 @@
+"""The one place that talks to MLflow beyond kedro-mlflow's own hooks.
+
+kedro-mlflow opens one MLflow run per ``kedro run`` and logs node parameters.
+This module adds what happens inside training (stepped metrics and sample
+images), child runs when one kedro run trains several variants, the final
+generator as an MLflow model, and checks that the tracking server answers.
+"""
+from __future__ import annotations
+
+import logging
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import keras
+import mlflow
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from wgan_lab.visualize import image_grid
+
+logger = logging.getLogger(__name__)
+
+# Training variants of the current kedro run, set by the project hook before
+# any node runs; more than one means each variant logs into a child run.
+_run_variants: tuple[str, ...] = ()
+
+
+class TrackingUnavailableError(RuntimeError):
+    """The MLflow tracking server cannot be reached."""
+
+
+def set_run_variants(variants) -> None:
+    global _run_variants
+    _run_variants = tuple(sorted(variants))
+
+
+def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast with a clear message when an HTTP tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+            if response.status == 200:
+                return
+            problem = f"HTTP {response.status}"
+    except (urllib.error.URLError, OSError) as exc:
+        problem = str(getattr(exc, "reason", exc))
+    raise TrackingUnavailableError(
+        f"The MLflow tracking server {uri} is unreachable ({problem}); nothing was trained. "
+        f"Start the server, or point MLFLOW_TRACKING_URI at a running one "
+        f"(unset it to use the local store sqlite:///mlflow.db)."
+    )
+
+
+def git_commit(path: Path) -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+class TrainingTracker:
+    """Logs one variant's training; a no-op when no MLflow run is active.
+
+    MLflow failures during training are logged once and then ignored, so that
+    a tracking outage never costs the trained model.
+    """
+
+    def __init__(self, variant: str, training_params: dict[str, Any]) -> None:
+        self.variant = variant
+        self.run_id: str | None = None
+        self._params = training_params
+        self._failed = False
+        self._child = False
+
+    def __enter__(self) -> TrainingTracker:
+        parent = mlflow.active_run()
+        if parent is None:
+            return self
+        try:
+            if len(_run_variants) > 1:
+                tags = {k: v for k, v in parent.data.tags.items() if not k.startswith("mlflow.")}
+                tags.update(variant=self.variant,
+                            architecture=str(self._params.get("architecture")))
+                mlflow.start_run(run_name=self.variant, nested=True, tags=tags)
+                self._child = True
+                # The same parameter names in every child, so compare lines them up.
+                mlflow.log_params({f"training.{k}": v for k, v in flatten(self._params).items()})
+            self.run_id = mlflow.active_run().info.run_id
+            mlflow.log_dict(self._params, f"config/{self.variant}_training.json")
+        except Exception as exc:  # noqa: BLE001 - tracking must not stop training
+            self._fail("start", exc)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._child and mlflow.active_run() is not None:
+            try:
+                mlflow.end_run("FAILED" if exc_info[0] else "FINISHED")
+            except Exception as exc:  # noqa: BLE001
+                self._fail("end", exc)
+
+    def _fail(self, what: str, exc: Exception) -> None:
+        if not self._failed:
+            logger.warning("%s: MLflow logging failed at %s (%s); training goes on and the "
+                           "model is saved locally", self.variant, what, exc)
+        self._failed = True
+
+    @property
+    def active(self) -> bool:
+        return self.run_id is not None and not self._failed
+
+    def on_step(self, step: int, row: dict[str, float]) -> None:
+        if self.active:
+            try:
+                mlflow.log_metrics({k: v for k, v in row.items() if k != "step"}, step=step)
+            except Exception as exc:  # noqa: BLE001
+                self._fail(f"step {step}", exc)
+
+    def on_samples(self, step: int, samples: np.ndarray) -> None:
+        if self.active:
+            try:
+                mlflow.log_image(image_grid(samples), key="samples", step=step)
+            except Exception as exc:  # noqa: BLE001
+                self._fail(f"samples of step {step}", exc)
+
+
+def log_trained_generator(run_id: str | None, generator, history: pd.DataFrame,
+                          latent_dim: int) -> None:
+    """Log the history table and the generator as an MLflow model with a signature.
+
+    Unlike logging during training, a failure here is an error: the caller's
+    message says where the local copies are.
+    """
+    if run_id is None:
+        return
+    active = mlflow.active_run()
+    reopen = active is None or active.info.run_id != run_id
+    if reopen:
+        mlflow.start_run(run_id=run_id, nested=active is not None)
+    try:
+        mlflow.log_table(history, artifact_file="training_history.json")
+        noise = np.random.default_rng(0).standard_normal((2, latent_dim)).astype(np.float32)
+        signature = mlflow.models.infer_signature(noise, np.asarray(generator(noise)))
+        # Declared requirements spare MLflow inferring them in a subprocess.
+        mlflow.keras.log_model(generator, name="generator", signature=signature,
+                               pip_requirements=[f"tensorflow=={tf.__version__}",
+                                                 f"keras=={keras.__version__}"])
+    finally:
+        if reopen:
+            mlflow.end_run()
