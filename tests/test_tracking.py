@@ -1,5 +1,7 @@
 """MLflow tracking of real pipeline runs, checked with MlflowClient; no mocked MLflow."""
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -95,13 +97,14 @@ def free_port():
 
 
 @pytest.fixture
-def mlflow_server(tmp_path):
+def mlflow_server_proc(tmp_path):
+    """A real `mlflow server` on a free loopback port: (process, uri)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
          "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -112,11 +115,24 @@ def mlflow_server(tmp_path):
             assert proc.poll() is None, "mlflow server exited"
             time.sleep(0.5)
     else:
-        proc.kill()
+        kill_group(proc)
         pytest.fail("mlflow server did not start")
-    yield uri
-    proc.terminate()
+    yield proc, uri
+    kill_group(proc)
+
+
+def kill_group(proc):
+    """Kill the server and the workers it forked."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     proc.wait(timeout=30)
+
+
+@pytest.fixture
+def mlflow_server(mlflow_server_proc):
+    return mlflow_server_proc[1]
 
 
 def test_pipeline_against_a_real_tracking_server(tiny_source, mlflow_server, monkeypatch):
@@ -134,3 +150,31 @@ def test_unreachable_server_fails_before_training(tiny_source, monkeypatch):
     with pytest.raises(Exception, match="tracking server .* is unreachable"):
         run_pipeline(tiny_source, "gan", params=tiny_training("gan"))
     assert not (tiny_source / "data/06_models").exists()
+
+
+def test_tracking_server_lost_mid_run_keeps_the_model_and_says_where(tiny_source, mlflow_server_proc):
+    proc, uri = mlflow_server_proc
+    checkpoints = tiny_source / "data/06_models/mnist/gan/checkpoints"
+    plain_logging = tiny_source / "logging.yml"
+    plain_logging.write_text(
+        "version: 1\nhandlers:\n  console:\n    class: logging.StreamHandler\n"
+        "root:\n  level: INFO\n  handlers: [console]\n")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "DO_NOT_TRACK": "1",
+           "KEDRO_LOGGING_CONFIG": str(plain_logging),
+           "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "kedro", "run", "--pipelines=gan", "--params",
+         "gan.training.steps=2500,gan.training.checkpoint_every=100,gan.training.log_every=50,"
+         "gan.training.batch_size=8,gan.training.latent_dim=8"],
+        cwd=tiny_source, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 240
+    while not list(checkpoints.glob("ckpt-*.index")) and time.time() < deadline:
+        assert run.poll() is None, run.stdout.read()[-3000:]
+        time.sleep(0.05)
+    kill_group(proc)
+    out, _ = run.communicate(timeout=300)
+    generator = tiny_source / "data/06_models/mnist/gan/generator.keras"
+    assert generator.is_file()
+    assert "MLflow logging failed" in out
+    assert run.returncode != 0
+    assert re.search(r"The trained models are saved locally: .*gan/generator\.keras", out)

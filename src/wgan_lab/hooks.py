@@ -22,6 +22,7 @@ def _training_variants(pipeline) -> set[str]:
 class TrackingHooks:
     def __init__(self) -> None:
         self._context = None
+        self._saved_models: list[str] = []
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context) -> None:
@@ -36,6 +37,7 @@ class TrackingHooks:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         variants = _training_variants(pipeline)
         tracking.set_run_variants(variants)
+        self._saved_models = []
         if mlflow.active_run() is None or self._context is None:
             return
         params = self._context.params
@@ -52,15 +54,21 @@ class TrackingHooks:
         mlflow.log_dict(params, "config/parameters.json")
 
     @hook_impl
-    def on_node_error(self, error: Exception, node, catalog, inputs, is_async) -> None:
-        if not node.name.endswith(".log_generator"):
-            return
-        namespace = node.namespace
-        saved = []
-        for name in (f"{namespace}.generator", f"{namespace}.critic"):
+    def after_dataset_saved(self, dataset_name: str, data, node) -> None:
+        if dataset_name.endswith((".generator", ".critic")):
+            self._saved_models.append(dataset_name)
+
+    # tryfirst: kedro-mlflow's own handler may itself fail when the server is gone.
+    @hook_impl(tryfirst=True)
+    def on_pipeline_error(self, error: Exception, run_params, pipeline, catalog) -> None:
+        # Whatever failed (often MLflow after training), say which trained
+        # models this run did save, so nobody retrains to get them back.
+        paths = []
+        for name in self._saved_models:
             try:
-                saved.append(str(catalog.get(name)._describe().get("filepath")))
+                paths.append(str(catalog.get(name)._describe().get("filepath", name)))
             except Exception:  # noqa: BLE001 - best effort for the message only
-                continue
-        logger.error("%s: MLflow failed after training (%s). The trained models are saved "
-                     "locally: %s", namespace, error, ", ".join(saved))
+                paths.append(name)
+        if paths:
+            logger.error("The run failed after training (%s: %s). The trained models are "
+                         "saved locally: %s", type(error).__name__, error, ", ".join(paths))
