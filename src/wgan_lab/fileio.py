@@ -15,14 +15,16 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_path(destination: Path) -> Iterator[Path]:
+def atomic_path(destination: Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``destination``; rename it into place on success.
+
+    ``suffix`` ends the temporary name, for writers that insist on an extension.
 
     On any exception the temporary file is removed and ``destination`` is untouched.
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=destination.name + ".", suffix=".tmp",
+    fd, name = tempfile.mkstemp(prefix=destination.name + ".", suffix=suffix,
                                 dir=destination.parent)
     os.close(fd)
     tmp = Path(name)

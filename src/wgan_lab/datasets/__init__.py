@@ -1,5 +1,7 @@
 """Custom Kedro datasets for formats kedro-datasets does not cover."""
+from .generator_dataset import GeneratorDataset
 from .image_source_dataset import ImageSourceDataset
 from .npy_dataset import NpyDataset
+from .npz_dataset import NpzDataset
 
-__all__ = ["ImageSourceDataset", "NpyDataset"]
+__all__ = ["GeneratorDataset", "ImageSourceDataset", "NpyDataset", "NpzDataset"]

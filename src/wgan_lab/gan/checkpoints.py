@@ -91,6 +91,34 @@ class CheckpointStore:
                 history.to_csv(tmp, index=False)
         return self._get_manager().save(checkpoint_number=step)
 
+    def best_score(self) -> float:
+        path = self.directory / "best" / "best.json"
+        return json.loads(path.read_text())["score"] if path.is_file() else float("inf")
+
+    def save_best(self, step: int, score: float, metric: str) -> bool:
+        """Keep the state of ``step`` under best/ if ``score`` beats the best so far (lower wins)."""
+        if not score < self.best_score():
+            return False
+        best = (self.directory if self.is_chief else self._writable_dir()) / "best"
+        best.mkdir(parents=True, exist_ok=True)
+        self._checkpoint.write(str(best / "ckpt"))
+        if self.is_chief:
+            with atomic_path(best / "best.json") as tmp:
+                tmp.write_text(json.dumps({"step": step, "score": score, "metric": metric}))
+        return True
+
+    def save_evaluations(self, evaluations: pd.DataFrame) -> None:
+        if self.is_chief:
+            with atomic_path(self.directory / "evaluations.csv") as tmp:
+                evaluations.to_csv(tmp, index=False)
+
+    def load_evaluations(self, step: int) -> pd.DataFrame:
+        path = self.directory / "evaluations.csv"
+        if not path.is_file():
+            return pd.DataFrame()
+        evaluations = pd.read_csv(path)
+        return evaluations[evaluations["step"] <= step] if len(evaluations) else evaluations
+
     def close(self) -> None:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)

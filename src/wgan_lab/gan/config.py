@@ -19,7 +19,7 @@ RESUME = ("auto", "never")
 # computes: a checkpoint stays valid when only these change.
 SCHEDULE_FIELDS = frozenset({
     "steps", "log_every", "sample_every", "checkpoint_every", "resume", "variant",
-    "distribution", "n_sample_images",
+    "distribution", "n_sample_images", "eval_every", "eval_samples",
 })
 
 
@@ -54,6 +54,8 @@ class TrainingConfig:
     sample_every: int = 1000
     checkpoint_every: int = 1000
     n_sample_images: int = 64
+    eval_every: int = 0
+    eval_samples: int = 2000
     resume: str = "auto"
 
     @classmethod
@@ -82,9 +84,11 @@ class TrainingConfig:
             if getattr(self, name) not in allowed:
                 fail(name, f"must be one of {', '.join(allowed)}")
         for name in ("latent_dim", "filters", "batch_size", "n_critic", "steps", "log_every",
-                     "sample_every", "checkpoint_every", "n_sample_images"):
+                     "sample_every", "checkpoint_every", "n_sample_images", "eval_samples"):
             if int(getattr(self, name)) < 1:
                 fail(name, "must be at least 1")
+        if self.eval_every < 0:
+            fail("eval_every", "must be 0 (off) or positive")
         if self.learning_rate <= 0:
             fail("learning_rate", "must be positive")
         if not self.hidden_units or min(self.hidden_units) < 1:

@@ -45,6 +45,9 @@ class Callbacks:
     on_step: Callable[[int, dict[str, float]], None] | None = None
     on_samples: Callable[[int, np.ndarray], None] | None = None
     on_checkpoint: Callable[[int, str], None] | None = None
+    # Called every ``eval_every`` steps with the sampling generator; returns
+    # metrics whose "fid" (lower is better) picks the best checkpoint.
+    evaluate: Callable[[int, keras.Model], dict[str, float]] | None = None
 
 
 @dataclass
@@ -55,6 +58,7 @@ class TrainingResult:
     samples: np.ndarray
     resumed_from: int = 0
     steps_run: int = 0
+    evaluations: pd.DataFrame | None = None
 
 
 def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
@@ -213,12 +217,13 @@ class GANTrainer:
         try:
             start, history = store.restore(config.resume)
             rows = history.to_dict("records")
+            evaluations = store.load_evaluations(start).to_dict("records") if start else []
             noise = sample_noise(config)
             samples = self.generate(noise)
             if start >= config.steps:
                 logger.info("%s: already trained to step %d", config.variant, start)
                 return TrainingResult(self.sampling_generator, self.critic, history, samples,
-                                      resumed_from=start)
+                                      resumed_from=start, evaluations=pd.DataFrame(evaluations))
             iterator = iter(make_distributed_dataset(images, config, start, self.strategy))
             last_good = start if start else None
             clock, last_log_step, last_log_time = time.perf_counter(), start, time.perf_counter()
@@ -254,12 +259,22 @@ class GANTrainer:
                     samples = self.generate(noise)
                     if callbacks.on_samples:
                         callbacks.on_samples(step, samples)
+                if config.eval_every and callbacks.evaluate and (
+                        step % config.eval_every == 0 or final):
+                    scores = callbacks.evaluate(step, self.sampling_generator)
+                    evaluations.append({"step": step, "seconds": base_elapsed + time.perf_counter() - clock,
+                                        **scores})
+                    if "fid" in scores and store.save_best(step, scores["fid"], "fid"):
+                        logger.info("%s step %d: best FID so far, %.3f", config.variant, step,
+                                    scores["fid"])
                 if save_now:
+                    store.save_evaluations(pd.DataFrame(evaluations))
                     path = store.save(step, pd.DataFrame(rows))
                     last_good = step
                     if callbacks.on_checkpoint:
                         callbacks.on_checkpoint(step, path)
             return TrainingResult(self.sampling_generator, self.critic, pd.DataFrame(rows),
-                                  samples, resumed_from=start, steps_run=config.steps - start)
+                                  samples, resumed_from=start, steps_run=config.steps - start,
+                                  evaluations=pd.DataFrame(evaluations))
         finally:
             store.close()

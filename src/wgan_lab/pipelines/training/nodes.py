@@ -10,32 +10,42 @@ from PIL import Image
 
 from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.gan.trainer import Callbacks, GANTrainer
+from wgan_lab.pipelines.evaluation.nodes import FeatureSpace, in_training_fid
 from wgan_lab.tracking import TrainingTracker, log_trained_generator
 from wgan_lab.visualize import image_grid
 
 
 def train_variant(
-    train_images: np.ndarray, training: dict[str, Any], checkpoint_dir: str
-) -> tuple[keras.Model, keras.Model, pd.DataFrame, dict[str, Image.Image], Image.Image, str]:
+    train_images: np.ndarray, test_images: np.ndarray, feature_space: FeatureSpace,
+    training: dict[str, Any], checkpoint_dir: str,
+) -> tuple[keras.Model, keras.Model, pd.DataFrame, pd.DataFrame, dict[str, Image.Image],
+           Image.Image, str]:
     """Train one variant to its configured step count, resuming from its checkpoints.
 
     Returns the generator (the EMA copy when enabled), the critic, the history
-    table, the sample grids by step, the final sample grid, and the MLflow run
-    id its metrics went to ("" when untracked).
+    table, the in-training FID table, the sample grids by step, the final
+    sample grid, and the MLflow run id its metrics went to ("" when untracked).
     """
     variant = training.get("variant", "training")
     config = TrainingConfig.from_params(training, prefix=f"{variant}.training")
     trainer = GANTrainer(config, train_images.shape[1:])
     grids: dict[str, Image.Image] = {}
+    fid_of = in_training_fid(feature_space, test_images, config.eval_samples, config.seed)
 
     with TrainingTracker(variant, config.as_dict()) as tracker:
         def on_samples(step: int, samples: np.ndarray) -> None:
             grids[f"step_{step:07d}"] = image_grid(samples)
             tracker.on_samples(step, samples)
 
-        result = trainer.fit(train_images, checkpoint_dir,
-                             Callbacks(on_step=tracker.on_step, on_samples=on_samples))
-    return (result.generator, result.critic, result.history, grids,
+        def evaluate(step: int, generator: keras.Model) -> dict[str, float]:
+            scores = fid_of(step, generator)
+            tracker.on_step(step, scores)
+            return scores
+
+        callbacks = Callbacks(on_step=tracker.on_step, on_samples=on_samples,
+                              evaluate=evaluate if fid_of else None)
+        result = trainer.fit(train_images, checkpoint_dir, callbacks)
+    return (result.generator, result.critic, result.history, result.evaluations, grids,
             image_grid(result.samples), tracker.run_id or "")
 
 

@@ -10,8 +10,9 @@ def create_template() -> Pipeline:
     return Pipeline([
         Node(
             train_variant,
-            inputs=["train_images", "params:training", "params:checkpoint_dir"],
-            outputs=["generator", "critic", "training_history", "sample_grids",
+            inputs=["train_images", "test_images", "feature_space", "params:training",
+                    "params:checkpoint_dir"],
+            outputs=["generator", "critic", "training_history", "fid_history", "sample_grids",
                      "final_samples", "tracking_run_id"],
             name="train",
         ),
@@ -28,4 +29,5 @@ def create_template() -> Pipeline:
 
 def create_pipeline(variant: str) -> Pipeline:
     """The training pipeline of ``variant``; its parameters live under ``<variant>.``."""
-    return Pipeline(create_template(), namespace=variant, inputs={"train_images"})
+    return Pipeline(create_template(), namespace=variant,
+                    inputs={"train_images", "test_images", "feature_space"})

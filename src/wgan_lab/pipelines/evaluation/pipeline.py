@@ -1,0 +1,38 @@
+"""Wiring of the evaluation pipelines."""
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import evaluate_variant, fit_feature_space, real_floor
+
+
+def create_feature_space_pipeline() -> Pipeline:
+    """The shared feature space and the real-vs-real floor (one per dataset)."""
+    return Pipeline([
+        Node(
+            fit_feature_space,
+            inputs=["train_images", "train_labels", "test_images", "test_labels",
+                    "params:evaluation", "params:evaluation.classifier_dir"],
+            outputs=["feature_space", "feature_space_info"],
+            name="fit_feature_space",
+        ),
+        Node(
+            real_floor,
+            inputs=["feature_space", "train_images", "test_images", "params:evaluation"],
+            outputs="real_floor_metrics",
+            name="real_floor",
+        ),
+    ])
+
+
+def create_pipeline(variant: str) -> Pipeline:
+    """Metrics of one variant's generator on the declared protocol."""
+    template = Pipeline([
+        Node(
+            evaluate_variant,
+            inputs=["generator", "feature_space", "test_images", "params:evaluation"],
+            outputs=["metrics", "class_histogram"],
+            name="evaluate",
+        ),
+    ])
+    return Pipeline(template, namespace=variant,
+                    inputs={"feature_space", "test_images"},
+                    parameters={"params:evaluation"})
