@@ -73,7 +73,12 @@ def run_pipeline(project: Path, pipeline: str, params: dict | None = None,
 
 
 @pytest.fixture
-def shared_mnist() -> Path:
+def shared_mnist(shared_mnist_module) -> Path:
+    return shared_mnist_module
+
+
+@pytest.fixture(scope="module")
+def shared_mnist_module() -> Path:
     path = SHARED_DATA / "mnist"
     if not all((path / name).is_file() for name in IDX_FILES.values()):
         pytest.skip(f"real MNIST not found under {path}")

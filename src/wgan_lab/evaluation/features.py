@@ -27,7 +27,7 @@ FEATURE_LAYER = "features"
 
 @dataclass(frozen=True)
 class ClassifierConfig:
-    epochs: int = 4
+    epochs: int = 5
     batch_size: int = 128
     learning_rate: float = 1e-3
     feature_dim: int = 128

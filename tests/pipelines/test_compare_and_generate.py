@@ -1,0 +1,86 @@
+"""The compare report, the generate pipeline and the notebook, on a tiny run."""
+import json
+import shutil
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+from nbclient import NotebookClient
+from PIL import Image
+
+from tests.conftest import REPO_ROOT, run_pipeline, write_idx_source
+from tests.pipelines.test_training import tiny_training
+
+TINY_EVALUATION = {"evaluation": {"classifier": {"epochs": 1, "feature_dim": 16},
+                                  "protocol": {"n_samples": 30, "kid_subsets": 3,
+                                               "kid_subset_size": 20, "k": 3}}}
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    """One tiny compare run shared by the tests of this module."""
+    import os
+
+    from tests.conftest import REPO_ROOT as root
+
+    project = tmp_path_factory.mktemp("compare") / "project"
+    shutil.copytree(root / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
+    (project / "conf" / "local").mkdir()
+    (project / "src").mkdir()
+    shutil.copy(root / "pyproject.toml", project / "pyproject.toml")
+    old_cwd, old_uri = os.getcwd(), os.environ.get("MLFLOW_TRACKING_URI")
+    os.chdir(project)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
+    try:
+        write_idx_source(project / "data/01_raw/mnist", n_train=60, n_test=30)
+        params = dict(TINY_EVALUATION)
+        for variant in ("gan", "wgan", "wgan_gp"):
+            params.update(tiny_training(variant, steps=8, eval_every=2, eval_samples=20))
+        run_pipeline(project, "compare", params=params)
+        yield project
+    finally:
+        os.chdir(old_cwd)
+        if old_uri is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old_uri
+
+
+def test_report_has_every_variant_the_floor_and_the_findings(compared):
+    reports = compared / "data/08_reporting/mnist"
+    markdown = (reports / "comparison_report.md").read_text()
+    for label in ("real train vs test (floor)", "| gan |", "| wgan |", "| wgan_gp |"):
+        assert label in markdown
+    assert "Spearman rho" in markdown and "mode-collapse events" in markdown
+    page = (reports / "comparison_report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3 + 3 + 3
+    findings = json.loads((reports / "comparison_findings.json").read_text())
+    rho = findings["findings"]["wgan"]["wasserstein_vs_fid"]["spearman_rho"]
+    assert -1.0 <= rho <= 1.0
+    for variant in ("gan", "wgan", "wgan_gp"):
+        fid = pd.read_csv(reports / variant / "fid_history.csv")
+        assert fid["step"].tolist() == [2, 4, 6, 8]
+        metrics = json.loads((reports / variant / "metrics.json").read_text())
+        assert {"fid", "kid", "precision", "recall", "density", "coverage",
+                "classifier_score", "classes_covered", "class_kl", "sliced_wasserstein"} <= set(metrics)
+        best = json.loads((compared / "data/06_models/mnist" / variant / "checkpoints/best/best.json").read_text())
+        assert best["score"] == pytest.approx(fid["fid"].min())
+
+
+def test_generate_pipeline_writes_pngs_and_npz(compared):
+    run_pipeline(compared, "generate", params={"variant": "wgan", "n": 12})
+    out = compared / "data/07_model_output/mnist/wgan"
+    assert len(list((out / "generated").glob("*.png"))) == 12
+    bundle = np.load(out / "generated.npz")
+    assert bundle["images"].shape == (12, 28, 28, 1) and bundle["images"].dtype == np.uint8
+    assert Image.open(out / "generated" / "000000.png").size == (28, 28)
+
+
+def test_notebook_runs_on_the_tiny_run(compared):
+    notebook = nbformat.read(REPO_ROOT / "notebooks" / "compare_variants.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(compared)}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("wgan_gp" in str(o.get("data", {}).get("text/plain", "")) for o in outputs)
