@@ -30,9 +30,11 @@ def test_two_replicas_match_one_replica(variant, tmp_path):
     saved = np.load(out)
     n = len([k for k in saved if k.startswith("default_")])
     assert n > 0
+    # Adam divides by the gradient's running scale, so summation-order noise on
+    # a near-zero gradient can move a weight by ~1e-5 per step at lr 1e-3.
     for i in range(n):
         np.testing.assert_allclose(saved[f"mirrored_{i}"], saved[f"default_{i}"],
-                                   rtol=1e-4, atol=1e-5, err_msg=f"weight {i}")
+                                   rtol=1e-3, atol=1e-4, err_msg=f"weight {i}")
 
 
 def free_ports(n):

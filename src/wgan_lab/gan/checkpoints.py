@@ -108,7 +108,7 @@ class CheckpointStore:
         return True
 
     def save_evaluations(self, evaluations: pd.DataFrame) -> None:
-        if self.is_chief:
+        if self.is_chief and len(evaluations):
             with atomic_path(self.directory / "evaluations.csv") as tmp:
                 evaluations.to_csv(tmp, index=False)
 

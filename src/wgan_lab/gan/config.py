@@ -19,7 +19,7 @@ RESUME = ("auto", "never")
 # computes: a checkpoint stays valid when only these change.
 SCHEDULE_FIELDS = frozenset({
     "steps", "log_every", "sample_every", "checkpoint_every", "resume", "variant",
-    "distribution", "n_sample_images", "eval_every", "eval_samples",
+    "distribution", "n_sample_images", "eval_every", "eval_samples", "steps_per_call",
 })
 
 
@@ -56,6 +56,7 @@ class TrainingConfig:
     n_sample_images: int = 64
     eval_every: int = 0
     eval_samples: int = 2000
+    steps_per_call: int = 20
     resume: str = "auto"
 
     @classmethod
@@ -84,7 +85,8 @@ class TrainingConfig:
             if getattr(self, name) not in allowed:
                 fail(name, f"must be one of {', '.join(allowed)}")
         for name in ("latent_dim", "filters", "batch_size", "n_critic", "steps", "log_every",
-                     "sample_every", "checkpoint_every", "n_sample_images", "eval_samples"):
+                     "sample_every", "checkpoint_every", "n_sample_images", "eval_samples",
+                     "steps_per_call"):
             if int(getattr(self, name)) < 1:
                 fail(name, "must be at least 1")
         if self.eval_every < 0:

@@ -1,0 +1,390 @@
+"""Benchmarks of training: throughput against the canonical Keras pattern,
+utilisation, distribution overhead, quality for a fixed budget, peak memory.
+
+    python benchmarks/training.py                      # everything, ~25 min on 2 cores
+    python benchmarks/training.py --quality-minutes 10 # the budget of the quality race
+    python benchmarks/training.py --only throughput    # one part
+
+Writes benchmarks/results/training.json and training.md (the README's tables).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+BATCH = 64
+VARIANTS = {
+    "wgan": dict(loss="wasserstein", lipschitz="clip", n_critic=5, optimizer="rmsprop",
+                 learning_rate=5e-5),
+    "wgan_gp": dict(loss="wasserstein", lipschitz="gradient_penalty", n_critic=5,
+                    learning_rate=1e-4, beta_1=0.0, beta_2=0.9),
+    "gan": dict(loss="non_saturating", n_critic=1, learning_rate=2e-4, beta_1=0.5),
+}
+
+
+def mnist(limit=None):
+    import numpy as np
+
+    from wgan_lab.data.processing import to_unit_range
+    from wgan_lab.data.sources import FetchOptions, read_source
+
+    path = Path(os.environ.get("WGAN_LAB_SHARED_DATA", HERE.parent.parent / "shared/data")) / "mnist"
+    splits = read_source("mnist", path, FetchOptions(download=False))
+    train = to_unit_range(splits.train_images[:limit])
+    return train, to_unit_range(splits.test_images), splits.train_labels, splits.test_labels
+
+
+def config(architecture, variant, distribution="default", **extra):
+    from wgan_lab.gan.config import TrainingConfig
+
+    return TrainingConfig(variant=variant, architecture=architecture, batch_size=BATCH,
+                          distribution=distribution, **VARIANTS[variant], **extra)
+
+
+# ---------------------------------------------------------------- throughput
+def ours_timer(architecture, variant, images):
+    from wgan_lab.gan.inputs import make_distributed_dataset
+    from wgan_lab.gan.trainer import GANTrainer
+
+    trainer = GANTrainer(config(architecture, variant), images.shape[1:])
+    iterator = iter(make_distributed_dataset(images, trainer.config, 0, trainer.strategy))
+    trainer.train_step(next(iterator))["critic_loss"].numpy()  # trace
+
+    def run(steps):
+        start = time.perf_counter()
+        for _ in range(steps):
+            metrics = trainer.train_step(next(iterator))
+        metrics["critic_loss"].numpy()
+        return time.perf_counter() - start
+    return run
+
+
+def baseline_timer(architecture, variant, images):
+    import keras
+    import tensorflow as tf
+
+    from keras_baseline import KerasStyleWGAN
+    from wgan_lab.gan.networks import build_critic, build_generator
+    from wgan_lab.gan.trainer import make_optimizer
+
+    cfg = config(architecture, variant)
+    keras.utils.set_random_seed(0)
+    model = KerasStyleWGAN(build_critic(architecture, images.shape[1:], cfg.hidden_units, cfg.filters),
+                           build_generator(architecture, cfg.latent_dim, images.shape[1:],
+                                           cfg.hidden_units, cfg.filters),
+                           cfg.latent_dim, cfg.n_critic,
+                           clip_value=cfg.clip_value if cfg.lipschitz == "clip" else None)
+    model.compile(make_optimizer(cfg), make_optimizer(cfg))
+    dataset = (tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=0)
+               .batch(BATCH, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE))
+    model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0)  # trace
+
+    def run(steps):
+        start = time.perf_counter()
+        model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+        return time.perf_counter() - start
+    return run, model
+
+
+def throughput(images, repeats, mlp_steps, dcgan_steps):
+    rows = []
+    for architecture, steps in (("mlp", mlp_steps), ("dcgan", dcgan_steps)):
+        for variant in ("wgan", "wgan_gp"):
+            ours = ours_timer(architecture, variant, images)
+            baseline, _ = baseline_timer(architecture, variant, images)
+            times = {"project": [], "keras_fit": []}
+            for _ in range(repeats):  # alternate, so drifts hit both alike
+                times["project"].append(ours(steps))
+                times["keras_fit"].append(baseline(steps))
+            n_critic = VARIANTS[variant]["n_critic"]
+            row = {"architecture": architecture, "variant": variant, "steps": steps,
+                   "repeats": repeats}
+            for impl, values in times.items():
+                t = statistics.median(values) / steps
+                row[impl] = {"generator_steps_per_s": 1 / t, "critic_steps_per_s": n_critic / t,
+                             "images_per_s": n_critic * BATCH / t, "seconds_per_step": t}
+            row["speedup"] = row["keras_fit"]["seconds_per_step"] / row["project"]["seconds_per_step"]
+            print(f"{architecture} {variant}: x{row['speedup']:.2f}", flush=True)
+            rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- utilisation
+def forward_flops(model):
+    """Multiply-adds x 2 of the Dense, Conv2D and Conv2DTranspose layers, per image."""
+    from keras import layers
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Dense):
+            total += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
+        elif isinstance(layer, layers.Conv2DTranspose):
+            h, w = layer.input.shape[1:3]
+            kh, kw, cout, cin = layer.kernel.shape
+            total += 2 * h * w * kh * kw * cin * cout
+        elif isinstance(layer, layers.Conv2D):
+            h, w = layer.output.shape[1:3]
+            kh, kw, cin, cout = layer.kernel.shape
+            total += 2 * h * w * kh * kw * cin * cout
+    return total
+
+
+def matmul_peak(n=2048, repeats=20):
+    import tensorflow as tf
+
+    a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
+    step = tf.function(lambda: tf.matmul(a, b))
+    step().numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        result = step()
+    result.numpy()
+    return 2 * n**3 * repeats / (time.perf_counter() - start)
+
+
+def utilisation(throughput_rows):
+    from wgan_lab.gan.networks import build_critic, build_generator
+
+    cfg = config("dcgan", "wgan_gp")
+    g = forward_flops(build_generator("dcgan", cfg.latent_dim, (28, 28, 1), filters=cfg.filters))
+    c = forward_flops(build_critic("dcgan", (28, 28, 1), filters=cfg.filters))
+    # Backward = 2x forward. Critic update: G fwd, C fwd+bwd on real and fake,
+    # gradient penalty: C fwd + input-gradient (1x) on the interpolates, then
+    # their double backward (2x of both). Generator update: G fwd+bwd, C fwd +
+    # input-gradient.
+    critic_update = BATCH * (g + 3 * 2 * c + 2 * 3 * c)
+    generator_update = BATCH * (3 * g + 2 * c)
+    per_step = cfg.n_critic * critic_update + generator_update
+    row = next(r for r in throughput_rows if r["architecture"] == "dcgan" and r["variant"] == "wgan_gp")
+    achieved = per_step / row["project"]["seconds_per_step"]
+    peak = matmul_peak()
+    return {"flops_per_generator_step": per_step, "achieved_flops_per_s": achieved,
+            "matmul_peak_flops_per_s": peak, "fraction_of_peak": achieved / peak,
+            "keras_fit_fraction_of_peak": per_step / row["keras_fit"]["seconds_per_step"] / peak}
+
+
+# ---------------------------------------------------------------- workers
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def worker(args):
+    """Subcommands run in a fresh process: scaling and quality measurements."""
+    kind = args[0]
+    if kind == "logical":
+        import tensorflow as tf
+
+        tf.config.set_logical_device_configuration(
+            tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+    if kind in ("logical", "multiworker", "single"):
+        from wgan_lab.gan.inputs import make_distributed_dataset
+        from wgan_lab.gan.trainer import GANTrainer
+
+        architecture, steps = args[1], int(args[2])
+        images, *_ = mnist(limit=10000)
+        distribution = {"logical": "mirrored", "multiworker": "auto", "single": "default"}[kind]
+        trainer = GANTrainer(config(architecture, "wgan_gp", distribution), images.shape[1:])
+        iterator = iter(make_distributed_dataset(images, trainer.config, 0, trainer.strategy))
+        trainer.train_step(next(iterator))["critic_loss"].numpy()
+        start = time.perf_counter()
+        for _ in range(steps):
+            metrics = trainer.train_step(next(iterator))
+        metrics["critic_loss"].numpy()
+        print(json.dumps({"replicas": trainer.replicas,
+                          "seconds_per_step": (time.perf_counter() - start) / steps}))
+    elif kind == "quality":
+        print(json.dumps(quality_run(args[1], float(args[2]))))
+
+
+def run_worker(*args, env=None):
+    out = subprocess.run([sys.executable, __file__, "--worker", *map(str, args)], check=True,
+                         capture_output=True, text=True, env={**os.environ, **(env or {})})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def scaling(steps):
+    rows = []
+    for architecture in ("mlp", "dcgan"):
+        n = steps if architecture == "mlp" else max(3, steps // 20)
+        one = run_worker("single", architecture, n)
+        two = run_worker("logical", architecture, n)
+        rows.append({"setup": "2 logical CPU devices (MirroredStrategy)", "architecture": architecture,
+                     "one_replica_s": one["seconds_per_step"], "two_replicas_s": two["seconds_per_step"],
+                     "overhead": two["seconds_per_step"] / one["seconds_per_step"]})
+    one = run_worker("single", "mlp", steps)
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = [subprocess.Popen(
+        [sys.executable, __file__, "--worker", "multiworker", "mlp", str(steps)],
+        env={**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})},
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for i in range(2)]
+    results = [json.loads(p.communicate(timeout=900)[0].strip().splitlines()[-1]) for p in procs]
+    two = max(r["seconds_per_step"] for r in results)
+    rows.append({"setup": "2 loopback workers (MultiWorkerMirroredStrategy)", "architecture": "mlp",
+                 "one_replica_s": one["seconds_per_step"], "two_replicas_s": two,
+                 "overhead": two / one["seconds_per_step"]})
+    return rows
+
+
+# ---------------------------------------------------------------- quality race
+def quality_run(name, minutes):
+    import numpy as np
+
+    from wgan_lab.evaluation.evaluate import generate, subsample
+    from wgan_lab.evaluation.features import ClassifierConfig, FeatureExtractor, load_or_train_classifier
+    from wgan_lab.evaluation.metrics import classes_covered, fid
+
+    train, test, train_labels, test_labels = mnist()
+    classifier, _ = load_or_train_classifier(HERE / "results" / "classifier_cache", train,
+                                             train_labels, test, test_labels, ClassifierConfig())
+    extractor = FeatureExtractor(classifier)
+    real = extractor(subsample(test, 2000, 0))[0]
+
+    def score(generator):
+        features, probs = extractor(generate(generator, 2000, 0))
+        return fid(real, features), classes_covered(probs.argmax(axis=1), 10)
+
+    budget, curve, steps = minutes * 60, [], 0
+    if name == "keras_fit_wgan_gp":
+        import keras
+
+        run, model = baseline_timer("mlp", "wgan_gp", train)
+        generator = model.generator
+        chunk = 500
+        step_fn = lambda: run(chunk)  # noqa: E731
+    else:
+        from wgan_lab.gan.inputs import make_distributed_dataset
+        from wgan_lab.gan.trainer import GANTrainer
+
+        trainer = GANTrainer(config("mlp", name), train.shape[1:])
+        iterator = iter(make_distributed_dataset(train, trainer.config, 0, trainer.strategy))
+        generator, chunk = trainer.generator, 500
+
+        def step_fn():
+            for _ in range(chunk):
+                metrics = trainer.train_step(next(iterator))
+            metrics["critic_loss"].numpy()
+    elapsed = 0.0
+    while elapsed < budget:
+        start = time.perf_counter()
+        step_fn()
+        elapsed += time.perf_counter() - start  # evaluation time is not training time
+        steps += chunk
+        value, covered = score(generator)
+        curve.append({"step": steps, "seconds": elapsed, "fid": value, "classes_covered": covered})
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"name": name, "steps": steps, "seconds": elapsed, "final_fid": curve[-1]["fid"],
+            "best_fid": min(c["fid"] for c in curve), "classes_covered": curve[-1]["classes_covered"],
+            "curve": curve, "peak_rss_mib": peak_mib}
+
+
+def quality(minutes):
+    runs = {name: run_worker("quality", name, minutes)
+            for name in ("gan", "wgan", "wgan_gp", "keras_fit_wgan_gp")}
+    baseline_final = runs["keras_fit_wgan_gp"]["final_fid"]
+    for run in runs.values():
+        reached = next((c["seconds"] for c in run["curve"] if c["fid"] <= baseline_final), None)
+        run["seconds_to_baseline_final_fid"] = reached
+    return runs
+
+
+# ---------------------------------------------------------------- report
+def machine():
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    import tensorflow as tf
+
+    return {"cpu": model, "cores": os.cpu_count(), "tensorflow": tf.__version__,
+            "python": platform.python_version()}
+
+
+def markdown(result):
+    lines = [f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
+             f"TensorFlow {result['machine']['tensorflow']}; batch {BATCH}; medians of "
+             f"alternating repetitions.", ""]
+    if "throughput" in result:
+        lines += ["| network | variant | project critic steps/s | keras fit critic steps/s | "
+                  "project images/s | keras fit images/s | project generator steps/s | speed-up |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in result["throughput"]:
+            p, k = r["project"], r["keras_fit"]
+            lines.append(f"| {r['architecture']} | {r['variant']} | {p['critic_steps_per_s']:.1f} | "
+                         f"{k['critic_steps_per_s']:.1f} | {p['images_per_s']:.0f} | {k['images_per_s']:.0f} | "
+                         f"{p['generator_steps_per_s']:.2f} | {r['speedup']:.2f}x |")
+        lines.append("")
+    if "utilisation" in result:
+        u = result["utilisation"]
+        lines += [f"Utilisation, dcgan wgan_gp: {u['flops_per_generator_step'] / 1e9:.2f} GFLOP per "
+                  f"generator step; {u['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s achieved against a "
+                  f"measured matmul peak of {u['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s "
+                  f"({u['fraction_of_peak']:.1%}; keras fit: {u['keras_fit_fraction_of_peak']:.1%}).", ""]
+    if "scaling" in result:
+        lines += ["| setup | network | 1 replica (s/step) | 2 replicas (s/step) | overhead |",
+                  "|---|---|---|---|---|"]
+        for r in result["scaling"]:
+            lines.append(f"| {r['setup']} | {r['architecture']} | {r['one_replica_s']:.4f} | "
+                         f"{r['two_replicas_s']:.4f} | {r['overhead']:.2f}x |")
+        lines.append("")
+    if "quality" in result:
+        minutes = result["quality_minutes"]
+        lines += [f"Quality for a fixed budget of {minutes:g} training minutes each on real MNIST "
+                  f"(mlp; FID on 2,000 samples, domain-classifier features; evaluation time excluded):", "",
+                  "| run | steps | final FID | best FID | classes covered | reaches keras-fit's final FID after | peak RSS (MiB) |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in result["quality"].values():
+            reached = r["seconds_to_baseline_final_fid"]
+            lines.append(f"| {r['name']} | {r['steps']} | {r['final_fid']:.2f} | {r['best_fid']:.2f} | "
+                         f"{r['classes_covered']} | {'%.0f s' % reached if reached is not None else 'not reached'} | "
+                         f"{r['peak_rss_mib']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["throughput", "scaling", "quality"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--mlp-steps", type=int, default=200)
+    parser.add_argument("--dcgan-steps", type=int, default=8)
+    parser.add_argument("--quality-minutes", type=float, default=10)
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker)
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    path = out / "training.json"
+    result = json.loads(path.read_text()) if path.is_file() and args.only else {}
+    result["machine"] = machine()
+    if args.only in (None, "throughput"):
+        images, *_ = mnist(limit=20000)
+        result["throughput"] = throughput(images, args.repeats, args.mlp_steps, args.dcgan_steps)
+        result["utilisation"] = utilisation(result["throughput"])
+    if args.only in (None, "scaling"):
+        result["scaling"] = scaling(args.mlp_steps)
+    if args.only in (None, "quality"):
+        result["quality_minutes"] = args.quality_minutes
+        result["quality"] = quality(args.quality_minutes)
+    path.write_text(json.dumps(result, indent=2))
+    (out / "training.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
