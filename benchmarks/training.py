@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -175,16 +174,6 @@ def utilisation(throughput_rows):
 
 
 # ---------------------------------------------------------------- workers
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def worker(args):
     """Subcommands run in a fresh process: scaling and quality measurements."""
     kind = args[0]
@@ -229,12 +218,13 @@ def scaling(steps):
                      "one_replica_s": one["seconds_per_step"], "two_replicas_s": two["seconds_per_step"],
                      "overhead": two["seconds_per_step"] / one["seconds_per_step"]})
     one = run_worker("single", "mlp", steps)
-    ports = _free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    from wgan_lab.gan.distribute import loopback_tf_configs
+
     procs = [subprocess.Popen(
         [sys.executable, __file__, "--worker", "multiworker", "mlp", str(steps)],
-        env={**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})},
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for i in range(2)]
+        env={**os.environ, "TF_CONFIG": tf_config},
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for tf_config in loopback_tf_configs(2)]
     results = [json.loads(p.communicate(timeout=900)[0].strip().splitlines()[-1]) for p in procs]
     two = max(r["seconds_per_step"] for r in results)
     rows.append({"setup": "2 loopback workers (MultiWorkerMirroredStrategy)", "architecture": "mlp",

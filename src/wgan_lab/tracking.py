@@ -77,14 +77,16 @@ def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 class TrainingTracker:
-    """Logs one variant's training; a no-op when no MLflow run is active.
+    """Logs one variant's training; a no-op when no MLflow run is active or not ``enabled``.
 
     MLflow failures during training are logged once and then ignored, so that
     a tracking outage never costs the trained model.
     """
 
-    def __init__(self, variant: str, training_params: dict[str, Any]) -> None:
+    def __init__(self, variant: str, training_params: dict[str, Any], enabled: bool = True
+                 ) -> None:
         self.variant = variant
+        self._enabled = enabled
         self.run_id: str | None = None
         self._params = training_params
         self._failed = False
@@ -92,7 +94,7 @@ class TrainingTracker:
 
     def __enter__(self) -> TrainingTracker:
         parent = mlflow.active_run()
-        if parent is None:
+        if parent is None or not self._enabled:
             return self
         try:
             if len(_run_variants) > 1:

@@ -1,13 +1,13 @@
 """Multi-replica training on CPU: two logical devices, and two worker processes on 127.0.0.1."""
-import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from wgan_lab.gan.distribute import loopback_tf_configs
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 
@@ -37,24 +37,11 @@ def test_two_replicas_match_one_replica(variant, tmp_path):
                                    rtol=1e-3, atol=1e-4, err_msg=f"weight {i}")
 
 
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def test_two_workers_on_loopback_end_identical(tmp_path):
-    ports = free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs = [
         run(["worker", "wgan_gp_mlp", tmp_path / f"w{i}.npz", tmp_path / "ckpt"],
-            env={"TF_CONFIG": json.dumps({"cluster": cluster,
-                                          "task": {"type": "worker", "index": i}})})
-        for i in range(2)
+            env={"TF_CONFIG": tf_config})
+        for i, tf_config in enumerate(loopback_tf_configs(2))
     ]
     for proc in procs:
         finish(proc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 
 import tensorflow as tf
 
@@ -60,3 +61,21 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     has_chief = "chief" in (resolver.cluster_spec().as_dict() or {})
     return task_type == "chief" or (not has_chief and task_type == "worker" and task_id == 0) \
         or task_type is None
+
+
+def loopback_tf_configs(workers: int) -> list[str]:
+    """``TF_CONFIG`` values for a cluster of ``workers`` processes on 127.0.0.1.
+
+    For trying multi-worker training on one machine; the ports are free when
+    chosen, so start the workers soon after.
+    """
+    sockets = [socket.socket() for _ in range(workers)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        cluster = {"worker": [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]}
+    finally:
+        for sock in sockets:
+            sock.close()
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+            for i in range(workers)]
