@@ -70,17 +70,26 @@ def wasserstein_tracks_quality(run: VariantRun) -> dict[str, float] | None:
 
 
 def stability(run: VariantRun, n_classes: int) -> dict[str, float] | None:
-    """Spread of FID over the last part of training, and mode-collapse events."""
+    """How much FID jitters over the last part of training, and mode-collapse events.
+
+    Jitter is the spread of FID around its linear trend in that window,
+    relative to its mean, so a run that is still improving steadily is not
+    counted as unstable.
+    """
     evaluations = run.fid_history
     if evaluations is None or len(evaluations) < 3 or "fid" not in evaluations:
         return None
     evaluations = evaluations.sort_values("step")
     late = evaluations[evaluations["step"] >= evaluations["step"].max() * (1 - LATE_FRACTION)]
-    result = {"late_fid_mean": float(late["fid"].mean()), "late_fid_std": float(late["fid"].std(ddof=0)),
-              "late_points": len(late)}
+    result = {"late_fid_mean": float(late["fid"].mean()),
+              "late_fid_std": float(late["fid"].std(ddof=0)), "late_points": len(late)}
+    if len(late) >= 3:
+        trend = np.polyval(np.polyfit(late["step"], late["fid"], 1), late["step"])
+        result["late_fid_jitter"] = float(np.std(late["fid"] - trend) / late["fid"].mean())
     if "classes_covered" in evaluations and n_classes:
         settled = evaluations[evaluations["step"] >= evaluations["step"].max() * 0.2]
-        result["collapse_events"] = int((settled["classes_covered"] < COLLAPSE_SHARE * n_classes).sum())
+        result["collapse_events"] = int(
+            (settled["classes_covered"] < COLLAPSE_SHARE * n_classes).sum())
     return result
 
 
@@ -117,10 +126,14 @@ def _loss_figure(runs: list[VariantRun]):
         h = run.history
         ax.plot(h["step"], h["critic_loss"], label="critic loss")
         ax.plot(h["step"], h["generator_loss"], label="generator loss")
-        ax.plot(h["step"], h["wasserstein_estimate"], label="Wasserstein estimate")
+        # Its own axis: under weight clipping the estimate is orders of magnitude smaller.
+        estimate = ax.twinx()
+        estimate.plot(h["step"], h["wasserstein_estimate"], color="tab:green",
+                      label="Wasserstein estimate (right axis)")
         ax.set_title(run.name)
         ax.set_xlabel("generator step")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left")
+        estimate.legend(fontsize=8, loc="upper right")
     return figure
 
 
@@ -180,13 +193,16 @@ def findings(runs: list[VariantRun], n_classes: int) -> tuple[list[str], dict[st
         if steady:
             collapse = (f", {steady['collapse_events']} mode-collapse events"
                         if "collapse_events" in steady else "")
+            jitter = (f", jitter around its trend {steady['late_fid_jitter']:.1%}"
+                      if "late_fid_jitter" in steady else "")
             lines.append(
                 f"{run.name}: FID over the last {LATE_FRACTION:.0%} of training "
-                f"{steady['late_fid_mean']:.2f} +- {steady['late_fid_std']:.2f}{collapse}.")
-    stable = {name: n["stability"]["late_fid_std"] for name, n in numbers.items() if n["stability"]}
+                f"{steady['late_fid_mean']:.2f} +- {steady['late_fid_std']:.2f}{jitter}{collapse}.")
+    stable = {name: n["stability"]["late_fid_jitter"] for name, n in numbers.items()
+              if n["stability"] and "late_fid_jitter" in n["stability"]}
     if len(stable) > 1:
         best = min(stable, key=stable.get)
-        lines.append(f"Most stable late in training (smallest FID spread): {best}.")
+        lines.append(f"Most stable late in training (least FID jitter around its trend): {best}.")
     return lines, numbers
 
 
