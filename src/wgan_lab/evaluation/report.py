@@ -130,6 +130,11 @@ def _loss_figure(runs: list[VariantRun]):
         estimate = ax.twinx()
         estimate.plot(h["step"], h["wasserstein_estimate"], color="tab:green",
                       label="Wasserstein estimate (right axis)")
+        # Scale to the settled part: the first steps (before clipping bites) dwarf the rest.
+        settled = h.loc[h["step"] > h["step"].max() * 0.05, "wasserstein_estimate"]
+        if len(settled) > 1 and settled.max() > settled.min():
+            low, high = settled.quantile(0.01), settled.quantile(0.99)
+            estimate.set_ylim(low - 0.1 * (high - low), high + 0.1 * (high - low))
         ax.set_title(run.name)
         ax.set_xlabel("generator step")
         ax.legend(fontsize=8, loc="upper left")
