@@ -6,12 +6,14 @@ import math
 import numpy as np
 from PIL import Image
 
+from wgan_lab.data.processing import from_unit_range
+
 
 def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> Image.Image:
     """Tile NHWC images (uint8, or float in [-1, 1]) into one PIL image."""
     images = np.asarray(images)
     if images.dtype != np.uint8:
-        images = np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        images = from_unit_range(images)
     n, h, w, c = images.shape
     columns = columns or max(1, math.ceil(math.sqrt(n)))
     rows = max(1, math.ceil(n / columns))

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from wgan_lab.data.images import ImageSplits
+from wgan_lab.data.processing import from_unit_range
 from wgan_lab.evaluation.evaluate import generate, interpolate
 from wgan_lab.evaluation.metrics import class_histogram
 from wgan_lab.evaluation.report import VariantRun, build_report
@@ -43,7 +44,7 @@ def generate_images(generator, settings: dict[str, Any]
                     ) -> tuple[dict[str, Image.Image], dict[str, np.ndarray], Image.Image]:
     """``n`` images as PNG files and one array bundle, from fixed-seed noise."""
     images = generate(generator, int(settings["n"]), int(settings["seed"]))
-    pixels = np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    pixels = from_unit_range(images)
     pngs = {f"{i:06d}": Image.fromarray(p[..., 0] if p.shape[-1] == 1 else p)
             for i, p in enumerate(pixels)}
     logger.info("Generated %d images", len(pixels))
