@@ -107,6 +107,9 @@ class TrainingTracker:
                 mlflow.log_params({f"training.{k}": v for k, v in flatten(self._params).items()})
             self.run_id = mlflow.active_run().info.run_id
             mlflow.log_dict(self._params, f"config/{self.variant}_training.json")
+            # What "auto" settings resolved to on this machine, searchable in the UI.
+            mlflow.set_tags({k: str(self._params[k]) for k in ("resolved_precision", "replicas")
+                             if k in self._params})
         except Exception as exc:  # noqa: BLE001 - tracking must not stop training
             self._fail("start", exc)
         return self

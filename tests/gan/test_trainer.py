@@ -103,3 +103,58 @@ def test_xla_compiled_steps_match_the_plain_ones(images, tmp_path):
     xla.fit(images, tmp_path / "xla")
     for a, b in zip(plain.critic.get_weights(), xla.critic.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_steps_per_call_does_not_change_the_training(images, tmp_path):
+    # Steps inside one call skip their metrics and draw noise keyed by the
+    # step: one call of 6 steps must train exactly like 6 calls of 1.
+    schedule = dict(log_every=6, sample_every=6, checkpoint_every=6, **VARIANTS["wgan_gp"])
+    runs = []
+    for per_call in (1, 6):
+        trainer = GANTrainer(tiny(steps_per_call=per_call, **schedule), images.shape[1:])
+        runs.append((trainer, trainer.fit(images, tmp_path / str(per_call))))
+    (one, one_result), (six, six_result) = runs
+    for a, b in zip(one.critic.get_weights() + one.generator.get_weights(),
+                    six.critic.get_weights() + six.generator.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(one_result.history.iloc[-1].drop(["seconds", "images_per_sec"]),
+                               six_result.history.iloc[-1].drop(["seconds", "images_per_sec"]),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_mixed_bfloat16_computes_in_bfloat16_and_keeps_float32_weights(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from wgan_lab.gan import losses
+
+    images = np.random.default_rng(0).uniform(-1, 1, (48, 16, 16, 1)).astype(np.float32)
+    config = tiny(architecture="dcgan", filters=4, precision="mixed_bfloat16", steps=4,
+                  **VARIANTS["wgan_gp"])
+    trainer = GANTrainer(config, images.shape[1:])
+    result = trainer.fit(images, tmp_path / "ckpt")
+    assert trainer.precision == "mixed_bfloat16"
+    assert np.isfinite(result.history[["critic_loss", "generator_loss"]].to_numpy()).all()
+    assert {v.dtype for v in trainer.critic.weights + trainer.generator.weights} == {"float32"}
+    assert {layer.compute_dtype for layer in trainer.critic.layers[1:-1]} == {"bfloat16"}
+    noise = tf.random.normal([4, config.latent_dim])
+    assert trainer.generator(noise).dtype == tf.float32
+
+    # The penalty of the bfloat16 critic stays close to float32 arithmetic on
+    # the same weights (bfloat16 keeps ~3 significant digits).
+    reference = GANTrainer(tiny(architecture="dcgan", filters=4, **VARIANTS["wgan_gp"]),
+                           images.shape[1:])
+    reference.critic.set_weights(trainer.critic.get_weights())
+    fake = trainer.generator(tf.random.normal([16, config.latent_dim]))
+    epsilon = tf.random.uniform([16])
+    penalties = [losses.gradient_penalty(lambda x, c=c: c(x, training=True), images[:16], fake,
+                                         epsilon)
+                 for c in (trainer.critic, reference.critic)]
+    np.testing.assert_allclose(penalties[0], penalties[1], rtol=0.05, atol=1e-3)
+
+    # The Keras file keeps the precision and loads in safe mode.
+    path = tmp_path / "generator.keras"
+    trainer.generator.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded(noise, training=False),
+                               trainer.generator(noise, training=False), atol=1e-6)

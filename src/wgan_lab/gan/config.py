@@ -9,17 +9,20 @@ from typing import Any
 
 from .losses import CRITIC_LOSSES
 from .networks import ARCHITECTURES, CRITIC_NORMS, dcgan_upsamplings
+from .precision import PRECISIONS
 
 LIPSCHITZ = ("none", "clip", "gradient_penalty")
 OPTIMIZERS = ("adam", "rmsprop")
 DISTRIBUTIONS = ("auto", "default", "one_device", "mirrored", "multi_worker")
 RESUME = ("auto", "never")
 
-# Fields that change how long or how verbosely a run goes, not what it
-# computes: a checkpoint stays valid when only these change.
+# Fields that change how long, how verbosely or on what hardware a run goes,
+# not the model it trains: a checkpoint stays valid when only these change
+# (weights are float32 whatever the compute precision).
 SCHEDULE_FIELDS = frozenset({
     "steps", "log_every", "sample_every", "checkpoint_every", "resume", "variant",
     "distribution", "n_sample_images", "eval_every", "eval_samples", "steps_per_call",
+    "precision",
 })
 
 
@@ -49,6 +52,7 @@ class TrainingConfig:
     ema_decay: float = 0.0
     seed: int = 0
     jit_compile: bool = False
+    precision: str = "auto"
     distribution: str = "auto"
     log_every: int = 100
     sample_every: int = 1000
@@ -81,7 +85,7 @@ class TrainingConfig:
         for name, allowed in (("architecture", ARCHITECTURES), ("loss", CRITIC_LOSSES),
                               ("lipschitz", LIPSCHITZ), ("optimizer", OPTIMIZERS),
                               ("distribution", DISTRIBUTIONS), ("resume", RESUME),
-                              ("critic_norm", CRITIC_NORMS)):
+                              ("critic_norm", CRITIC_NORMS), ("precision", PRECISIONS)):
             if getattr(self, name) not in allowed:
                 fail(name, f"must be one of {', '.join(allowed)}")
         for name in ("latent_dim", "filters", "batch_size", "n_critic", "steps", "log_every",

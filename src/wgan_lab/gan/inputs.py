@@ -1,10 +1,11 @@
-"""The training input pipeline: shuffled real batches with their noise, per replica.
+"""The training inputs: shuffled real batches per replica, and the noise of every update.
 
-One element feeds one fused training call: ``n_critic`` real batches for the
-critic plus the noise of every critic and generator update and the gradient
-penalty's epsilon. Noise comes from a stateless RNG keyed by (seed, step), so
-a resumed run draws exactly what an uninterrupted one would have, and every
-replica layout sees the same global batch.
+One element of the input pipeline feeds one generator step: the ``n_critic``
+real batches of its critic updates. The noise (latent vectors, the gradient
+penalty's epsilon) is drawn inside the step from a stateless RNG keyed by
+(seed, step, update): a resumed run draws exactly what an uninterrupted one
+would have, every replica layout sees the same global batch, and the input
+pipeline, which shares the CPU with training, stays a single gather.
 """
 from __future__ import annotations
 
@@ -14,60 +15,64 @@ import tensorflow as tf
 from .config import TrainingConfig
 
 
-def _global_batches(images: np.ndarray, config: TrainingConfig, start_step: int
-                    ) -> tf.data.Dataset:
-    n = len(images)
-    batch, k, latent = config.batch_size, config.n_critic, config.latent_dim
-    pool = tf.constant(images, dtype=tf.float32)
-    indices = (
-        tf.data.Dataset.range(n)
-        # Reseeding on resume keeps the order reproducible without storing
-        # the shuffle buffer in every checkpoint.
-        .shuffle(n, seed=config.seed + start_step, reshuffle_each_iteration=True)
-        .repeat()
-        .batch(batch * k, drop_remainder=True)
-    )
-
-    def assemble(index, step):
-        real = tf.gather(pool, index)
-        real = tf.reshape(real, [k, batch, *images.shape[1:]])
-        keys = tf.random.experimental.stateless_split(
-            tf.stack([tf.cast(config.seed, tf.int64), step]), num=3)
-        return {
-            "real": tf.transpose(real, [1, 0, *range(2, real.shape.rank)]),
-            "z_critic": tf.random.stateless_normal([batch, k, latent], seed=keys[0]),
-            "z_generator": tf.random.stateless_normal([batch, latent], seed=keys[1]),
-            "epsilon": tf.random.stateless_uniform([batch, k], seed=keys[2]),
-        }
-
-    steps = tf.data.Dataset.counter(start=start_step, dtype=tf.int64)
-    return tf.data.Dataset.zip(indices, steps).map(assemble, num_parallel_calls=tf.data.AUTOTUNE)
-
-
 def make_distributed_dataset(images: np.ndarray, config: TrainingConfig, start_step: int,
                              strategy: tf.distribute.Strategy):
-    """The training dataset, split across ``strategy``'s replicas, global batch preserved."""
+    """Real batches ``[n_critic, batch / replicas, *image]``, split across ``strategy``'s
+    replicas with the global batch preserved."""
     replicas = strategy.num_replicas_in_sync
-    per_replica = config.batch_size // replicas
+    batch, k = config.batch_size, config.n_critic
+    per_replica = batch // replicas
+    pool = tf.constant(images, dtype=tf.float32)
 
     def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
-        # Every input pipeline builds the same global batches and keeps the
-        # slices of its own replicas, in replica order.
+        # Every input pipeline shuffles the same global batches and gathers
+        # the slices of its own replicas, in replica order.
         local = replicas // context.num_input_pipelines
         first = context.input_pipeline_id * local
 
-        def slices(element):
-            return {
-                key: tf.reshape(value, [replicas, per_replica, *value.shape[1:]])[first:first + local]
-                for key, value in element.items()
-            }
+        def gather(index):
+            # Rearranging the indices (not the images) costs nothing: one
+            # gather then writes the images in their final layout.
+            index = tf.reshape(index, [k, replicas, per_replica])[:, first:first + local]
+            return tf.gather(pool, tf.transpose(index, [1, 0, 2]))
 
+        dataset = (
+            tf.data.Dataset.range(len(images))
+            # Reseeding on resume keeps the order reproducible without storing
+            # the shuffle buffer in every checkpoint.
+            .shuffle(len(images), seed=config.seed + start_step, reshuffle_each_iteration=True)
+            .repeat()
+            .batch(batch * k, drop_remainder=True)
+            .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+        )
+        if local == 1:
+            dataset = dataset.map(lambda real: tf.reshape(real, real.shape[1:]))
+        else:
+            dataset = dataset.unbatch()
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        return (_global_batches(images, config, start_step).map(slices).unbatch()
-                .prefetch(tf.data.AUTOTUNE).with_options(options))
+        return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
 
     return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def step_noise(config: TrainingConfig, step: tf.Tensor, replica: tf.Tensor, replicas: int
+               ) -> dict[str, tf.Tensor]:
+    """This replica's share of the noise of one generator step.
+
+    ``z[i]`` feeds critic update ``i`` (``i < n_critic``) and ``z[n_critic]`` the
+    generator update; ``epsilon[i]`` holds the gradient penalty's draws of
+    critic update ``i``. The global batch is drawn and sliced, so any replica
+    count sees the same numbers.
+    """
+    batch, k = config.batch_size, config.n_critic
+    per_replica = batch // replicas
+    key = tf.random.experimental.stateless_fold_in(tf.constant([config.seed, 0], tf.int64), step)
+    z_key, epsilon_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+    z = tf.random.stateless_normal([k + 1, batch, config.latent_dim], seed=z_key)
+    epsilon = tf.random.stateless_uniform([k, batch], seed=epsilon_key)
+    begin = tf.cast(replica, tf.int32) * per_replica
+    return {"z": z[:, begin:begin + per_replica], "epsilon": epsilon[:, begin:begin + per_replica]}
 
 
 def sample_noise(config: TrainingConfig) -> tf.Tensor:

@@ -1,8 +1,10 @@
 """The training loop: n_critic critic updates per generator update, on any strategy.
 
 The trainer knows nothing of Kedro or MLflow; it reports through callbacks.
-One ``tf.function`` call runs a whole generator step (its ``n_critic`` critic
-updates included), so Python runs once per generator update.
+One ``tf.function`` call runs up to ``steps_per_call`` generator steps (their
+critic updates included) in a graph loop, so Python runs only at log, sample,
+evaluation and checkpoint steps; the monitoring metrics are computed for the
+last step of a call only.
 """
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ from . import losses
 from .checkpoints import CheckpointStore
 from .config import TrainingConfig
 from .distribute import is_chief, make_strategy
-from .inputs import make_distributed_dataset, sample_noise
+from .inputs import make_distributed_dataset, sample_noise, step_noise
 from .networks import build_critic, build_generator
+from .precision import resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +86,14 @@ class GANTrainer:
         self._critic_loss = losses.critic_loss(config.loss)
         self._generator_loss = losses.generator_loss(config.loss)
 
+        self.precision = resolve_precision(config.precision, config.architecture)
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
             self.generator = build_generator(config.architecture, config.latent_dim,
-                                             self.image_shape, config.hidden_units, config.filters)
-            self.critic = build_critic(config.architecture, self.image_shape,
-                                       config.hidden_units, config.filters, config.critic_norm)
+                                             self.image_shape, config.hidden_units, config.filters,
+                                             self.precision)
+            self.critic = build_critic(config.architecture, self.image_shape, config.hidden_units,
+                                       config.filters, config.critic_norm, self.precision)
             self.ema_generator = None
             if config.ema_decay > 0:
                 self.ema_generator = keras.models.clone_model(self.generator)
@@ -112,7 +117,6 @@ class GANTrainer:
         grads = tf.function(jit_compile=True) if config.jit_compile else (lambda f: f)
         self._critic_grads = grads(self._critic_grads_fn)
         self._generator_grads = grads(self._generator_grads_fn)
-        self.train_step = tf.function(self._train_step)
         self.train_steps = tf.function(self._train_steps)
 
     # ----- per-replica pieces -------------------------------------------------
@@ -122,7 +126,7 @@ class GANTrainer:
     def _scores(self, images: tf.Tensor) -> tf.Tensor:
         return tf.squeeze(self.critic(images, training=True), axis=-1)
 
-    def _critic_grads_fn(self, real, z, epsilon):
+    def _critic_grads_fn(self, real, z, epsilon, with_metrics: bool = True):
         with tf.GradientTape() as tape:
             fake = self.generator(z, training=True)
             # One critic call on both halves: a normalised critic then shares
@@ -139,34 +143,43 @@ class GANTrainer:
                 penalty = tf.zeros_like(per_example)
             loss = self._average(per_example)
         grads = tape.gradient(loss, self.critic.trainable_variables)
+        if not with_metrics:
+            return grads, {}
         metrics = {
             "critic_loss": loss,
             "wasserstein_estimate": self._average(real_scores - fake_scores),
             "gradient_penalty": self._average(penalty),
             "d_real": self._average(tf.sigmoid(real_scores)),
             "d_fake": self._average(tf.sigmoid(fake_scores)),
+            # Each replica holds its share of the global gradient; scaled by the
+            # replica count it estimates the global norm (exact on one replica).
+            "critic_grad_norm": tf.linalg.global_norm(grads) * self.replicas,
         }
         return grads, metrics
 
-    def _generator_grads_fn(self, z):
+    def _generator_grads_fn(self, z, with_metrics: bool = True):
         with tf.GradientTape() as tape:
             fake_scores = self._scores(self.generator(z, training=True))
             loss = self._average(self._generator_loss(fake_scores))
-        return tape.gradient(loss, self.generator.trainable_variables), {"generator_loss": loss}
+        grads = tape.gradient(loss, self.generator.trainable_variables)
+        if not with_metrics:
+            return grads, {}
+        return grads, {"generator_loss": loss,
+                       "generator_grad_norm": tf.linalg.global_norm(grads) * self.replicas}
 
-    def _critic_update(self, element, i: int):
-        grads, metrics = self._critic_grads(element["real"][:, i], element["z_critic"][:, i],
-                                            element["epsilon"][:, i])
+    def _noise(self) -> dict[str, tf.Tensor]:
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        return step_noise(self.config, self.step.read_value(), replica, self.replicas)
+
+    def _critic_update(self, real, noise, i: int, with_metrics: bool):
+        grads, metrics = self._critic_grads(real[i], noise["z"][i], noise["epsilon"][i],
+                                            with_metrics)
         self.critic_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
-        # Each replica holds its share of the global gradient; scaled by the
-        # replica count it estimates the global norm (exact on one replica).
-        metrics["critic_grad_norm"] = tf.linalg.global_norm(grads) * self.replicas
         return metrics
 
-    def _generator_update(self, element):
-        grads, metrics = self._generator_grads(element["z_generator"])
+    def _generator_update(self, noise, with_metrics: bool):
+        grads, metrics = self._generator_grads(noise["z"][-1], with_metrics)
         self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
-        metrics["generator_grad_norm"] = tf.linalg.global_norm(grads) * self.replicas
         return metrics
 
     # ----- one fused generator step (cross-replica) ---------------------------
@@ -179,17 +192,25 @@ class GANTrainer:
             out[key] = self.strategy.reduce(op, value, axis=None)
         return out
 
-    def _train_step(self, element) -> dict:
+    def _train_step(self, real, with_metrics: bool = True) -> dict:
+        """One generator step with its ``n_critic`` critic steps.
+
+        ``with_metrics=False`` skips the monitoring values (means, gradient
+        norms, their cross-replica reductions): steps between two log lines
+        never report them, and on small networks they cost a visible share.
+        """
         config = self.config
+        noise = self.strategy.run(self._noise)
         critic_metrics: dict = {}
         for i in range(config.n_critic):
-            reduced = self._reduce(self.strategy.run(self._critic_update, args=(element, i)))
-            for key, value in reduced.items():
+            per_replica = self.strategy.run(self._critic_update,
+                                            args=(real, noise, i, with_metrics))
+            for key, value in self._reduce(per_replica).items():
                 critic_metrics[key] = critic_metrics.get(key, 0.0) + value / config.n_critic
             if config.lipschitz == "clip":
                 losses.clip_weights(self.critic.trainable_variables, config.clip_value)
-        metrics = {**critic_metrics,
-                   **self._reduce(self.strategy.run(self._generator_update, args=(element,)))}
+        metrics = {**critic_metrics, **self._reduce(
+            self.strategy.run(self._generator_update, args=(noise, with_metrics)))}
         if self.ema_generator is not None:
             decay = config.ema_decay
             for ema, live in zip(self.ema_generator.weights, self.generator.weights):
@@ -198,11 +219,11 @@ class GANTrainer:
         return metrics
 
     def _train_steps(self, iterator, count: tf.Tensor) -> dict:
-        """``count`` generator steps in one call (graph loop): no Python between steps."""
-        metrics = self._train_step(next(iterator))
+        """``count`` generator steps in one call (graph loop): no Python between
+        steps, and metrics computed for the last step only."""
         for _ in tf.range(count - 1):
-            metrics = self._train_step(next(iterator))
-        return metrics
+            self._train_step(next(iterator), with_metrics=False)
+        return self._train_step(next(iterator))
 
     def _steps_until_event(self, step: int) -> int:
         """Steps to run before the next log, sample, evaluation, checkpoint or the end."""
@@ -246,6 +267,8 @@ class GANTrainer:
                 logger.info("%s: already trained to step %d", config.variant, start)
                 return TrainingResult(self.sampling_generator, self.critic, history, samples,
                                       resumed_from=start, evaluations=pd.DataFrame(evaluations))
+            logger.info("%s: training from step %d to %d on %d replica(s), %s compute",
+                        config.variant, start, config.steps, self.replicas, self.precision)
             iterator = iter(make_distributed_dataset(images, config, start, self.strategy))
             last_good = start if start else None
             clock, last_log_step, last_log_time = time.perf_counter(), start, time.perf_counter()

@@ -33,7 +33,9 @@ def train_variant(
     fid_of = in_training_fid(feature_space, test_images, config.eval_samples, config.seed)
 
     # Only the chief of a multi-worker cluster logs to MLflow.
-    with TrainingTracker(variant, config.as_dict(), enabled=trainer.is_chief) as tracker:
+    params = {**config.as_dict(), "resolved_precision": trainer.precision,
+              "replicas": trainer.replicas}
+    with TrainingTracker(variant, params, enabled=trainer.is_chief) as tracker:
         def on_samples(step: int, samples: np.ndarray) -> None:
             grids[f"step_{step:07d}"] = image_grid(samples)
             tracker.on_samples(step, samples)
