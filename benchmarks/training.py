@@ -4,6 +4,8 @@ utilisation, distribution overhead, quality for a fixed budget, peak memory.
     python benchmarks/training.py                      # everything, ~25 min on 2 cores
     python benchmarks/training.py --quality-minutes 10 # the budget of the quality race
     python benchmarks/training.py --only throughput    # one part
+    python benchmarks/training.py --only quality --quality-architecture dcgan \
+        --quality-runs wgan_gp,keras_fit_wgan_gp       # the race on the DCGAN nets
 
 Writes benchmarks/results/training.json and training.md (the README's tables).
 """
@@ -52,11 +54,11 @@ def config(architecture, variant, distribution="default", **extra):
 
 
 # ---------------------------------------------------------------- throughput
-def ours_timer(architecture, variant, images):
+def ours_timer(architecture, variant, images, **extra):
     from wgan_lab.gan.inputs import make_distributed_dataset
     from wgan_lab.gan.trainer import GANTrainer
 
-    trainer = GANTrainer(config(architecture, variant), images.shape[1:])
+    trainer = GANTrainer(config(architecture, variant, **extra), images.shape[1:])
     iterator = iter(make_distributed_dataset(images, trainer.config, 0, trainer.strategy))
     run_steps(trainer, iterator, 2)  # trace
 
@@ -64,6 +66,7 @@ def ours_timer(architecture, variant, images):
         start = time.perf_counter()
         run_steps(trainer, iterator, steps)
         return time.perf_counter() - start
+    run.precision = trainer.precision
     return run
 
 
@@ -80,7 +83,7 @@ def run_steps(trainer, iterator, steps):
     metrics["critic_loss"].numpy()
 
 
-def baseline_timer(architecture, variant, images):
+def baseline_timer(architecture, variant, images, precision="float32"):
     import keras
     import tensorflow as tf
 
@@ -90,9 +93,10 @@ def baseline_timer(architecture, variant, images):
 
     cfg = config(architecture, variant)
     keras.utils.set_random_seed(0)
-    model = KerasStyleWGAN(build_critic(architecture, images.shape[1:], cfg.hidden_units, cfg.filters),
+    model = KerasStyleWGAN(build_critic(architecture, images.shape[1:], cfg.hidden_units, cfg.filters,
+                                        precision=precision),
                            build_generator(architecture, cfg.latent_dim, images.shape[1:],
-                                           cfg.hidden_units, cfg.filters),
+                                           cfg.hidden_units, cfg.filters, precision),
                            cfg.latent_dim, cfg.n_critic,
                            clip_value=cfg.clip_value if cfg.lipschitz == "clip" else None)
     model.compile(make_optimizer(cfg), make_optimizer(cfg))
@@ -117,24 +121,41 @@ def baseline_timer(architecture, variant, images):
 
 
 def throughput(images, repeats, mlp_steps, dcgan_steps):
+    """Project (default settings) against model.fit in float32, the canonical
+    pattern. Where the project's default precision is not float32, two more
+    rows show where the gain comes from: the project in float32, and model.fit
+    given the same mixed precision."""
     rows = []
     for architecture, steps in (("mlp", mlp_steps), ("dcgan", dcgan_steps)):
         for variant in ("wgan", "wgan_gp"):
-            ours = ours_timer(architecture, variant, images)
-            baseline, _ = baseline_timer(architecture, variant, images)
-            times = {"project": [], "keras_fit": []}
-            for _ in range(repeats):  # alternate, so drifts hit both alike
-                times["project"].append(ours(steps))
-                times["keras_fit"].append(baseline(steps))
+            timers = {"project": ours_timer(architecture, variant, images)}
+            precision = timers["project"].precision
+            timers["keras_fit"] = baseline_timer(architecture, variant, images)[0]
+            if precision != "float32":
+                timers["project_float32"] = ours_timer(architecture, variant, images,
+                                                       precision="float32")
+                timers[f"keras_fit_{precision}"] = baseline_timer(architecture, variant, images,
+                                                                  precision)[0]
+            # One untimed round once all are built: building a later one (its
+            # seeding) can make an earlier one retrace on its next call.
+            for run in timers.values():
+                run(2)
+            times = {name: [] for name in timers}
+            for _ in range(repeats):  # alternate, so drifts hit all alike
+                for name, run in timers.items():
+                    times[name].append(run(steps))
             n_critic = VARIANTS[variant]["n_critic"]
             row = {"architecture": architecture, "variant": variant, "steps": steps,
-                   "repeats": repeats}
+                   "repeats": repeats, "precision": precision}
             for impl, values in times.items():
                 t = statistics.median(values) / steps
                 row[impl] = {"generator_steps_per_s": 1 / t, "critic_steps_per_s": n_critic / t,
                              "images_per_s": n_critic * BATCH / t, "seconds_per_step": t}
             row["speedup"] = row["keras_fit"]["seconds_per_step"] / row["project"]["seconds_per_step"]
-            print(f"{architecture} {variant}: x{row['speedup']:.2f}", flush=True)
+            if "project_float32" in row:
+                row["float32_speedup"] = (row["keras_fit"]["seconds_per_step"]
+                                          / row["project_float32"]["seconds_per_step"])
+            print(f"{architecture} {variant} ({precision}): x{row['speedup']:.2f}", flush=True)
             rows.append(row)
     return rows
 
@@ -159,10 +180,10 @@ def forward_flops(model):
     return total
 
 
-def matmul_peak(n=2048, repeats=20):
+def matmul_peak(n=2048, repeats=20, dtype="float32"):
     import tensorflow as tf
 
-    a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
+    a, b = (tf.cast(tf.random.normal([n, n]), dtype) for _ in range(2))
     step = tf.function(lambda: tf.matmul(a, b))
     step().numpy()
     start = time.perf_counter()
@@ -186,11 +207,14 @@ def utilisation(throughput_rows):
     generator_update = BATCH * (3 * g + 2 * c)
     per_step = cfg.n_critic * critic_update + generator_update
     row = next(r for r in throughput_rows if r["architecture"] == "dcgan" and r["variant"] == "wgan_gp")
-    achieved = per_step / row["project"]["seconds_per_step"]
-    peak = matmul_peak()
-    return {"flops_per_generator_step": per_step, "achieved_flops_per_s": achieved,
-            "matmul_peak_flops_per_s": peak, "fraction_of_peak": achieved / peak,
-            "keras_fit_fraction_of_peak": per_step / row["keras_fit"]["seconds_per_step"] / peak}
+    result = {"flops_per_generator_step": per_step, "precision": row["precision"]}
+    for impl in ("project", "keras_fit", "project_float32"):
+        if impl in row:
+            result[f"{impl}_flops_per_s"] = per_step / row[impl]["seconds_per_step"]
+    result["matmul_peak_flops_per_s"] = matmul_peak()
+    if row["precision"] == "mixed_bfloat16":
+        result["bfloat16_matmul_peak_flops_per_s"] = matmul_peak(dtype="bfloat16")
+    return result
 
 
 # ---------------------------------------------------------------- workers
@@ -211,15 +235,13 @@ def worker(args):
         distribution = {"logical": "mirrored", "multiworker": "auto", "single": "default"}[kind]
         trainer = GANTrainer(config(architecture, "wgan_gp", distribution), images.shape[1:])
         iterator = iter(make_distributed_dataset(images, trainer.config, 0, trainer.strategy))
-        trainer.train_step(next(iterator))["critic_loss"].numpy()
+        run_steps(trainer, iterator, 2)  # trace
         start = time.perf_counter()
-        for _ in range(steps):
-            metrics = trainer.train_step(next(iterator))
-        metrics["critic_loss"].numpy()
-        print(json.dumps({"replicas": trainer.replicas,
+        run_steps(trainer, iterator, steps)
+        print(json.dumps({"replicas": trainer.replicas, "precision": trainer.precision,
                           "seconds_per_step": (time.perf_counter() - start) / steps}))
     elif kind == "quality":
-        print(json.dumps(quality_run(args[1], float(args[2]))))
+        print(json.dumps(quality_run(args[1], float(args[2]), args[3])))
 
 
 def run_worker(*args, env=None):
@@ -235,6 +257,7 @@ def scaling(steps):
         one = run_worker("single", architecture, n)
         two = run_worker("logical", architecture, n)
         rows.append({"setup": "2 logical CPU devices (MirroredStrategy)", "architecture": architecture,
+                     "precision": one["precision"],
                      "one_replica_s": one["seconds_per_step"], "two_replicas_s": two["seconds_per_step"],
                      "overhead": two["seconds_per_step"] / one["seconds_per_step"]})
     one = run_worker("single", "mlp", steps)
@@ -248,13 +271,14 @@ def scaling(steps):
     results = [json.loads(p.communicate(timeout=900)[0].strip().splitlines()[-1]) for p in procs]
     two = max(r["seconds_per_step"] for r in results)
     rows.append({"setup": "2 loopback workers (MultiWorkerMirroredStrategy)", "architecture": "mlp",
+                 "precision": one["precision"],
                  "one_replica_s": one["seconds_per_step"], "two_replicas_s": two,
                  "overhead": two / one["seconds_per_step"]})
     return rows
 
 
 # ---------------------------------------------------------------- quality race
-def quality_run(name, minutes):
+def quality_run(name, minutes, architecture):
     import numpy as np
 
     from wgan_lab.evaluation.evaluate import generate, subsample
@@ -272,25 +296,21 @@ def quality_run(name, minutes):
         return fid(real, features), classes_covered(probs.argmax(axis=1), 10)
 
     budget, curve, steps = minutes * 60, [], 0
+    chunk = 500 if architecture == "mlp" else 100  # generator steps between evaluations
     if name == "keras_fit_wgan_gp":
         import keras
 
-        run, model = baseline_timer("mlp", "wgan_gp", train)
+        run, model = baseline_timer(architecture, "wgan_gp", train)
         generator = model.generator
-        chunk = 500
         step_fn = lambda: run(chunk)  # noqa: E731
     else:
         from wgan_lab.gan.inputs import make_distributed_dataset
         from wgan_lab.gan.trainer import GANTrainer
 
-        trainer = GANTrainer(config("mlp", name), train.shape[1:])
+        trainer = GANTrainer(config(architecture, name), train.shape[1:])
         iterator = iter(make_distributed_dataset(train, trainer.config, 0, trainer.strategy))
-        generator, chunk = trainer.generator, 500
-
-        def step_fn():
-            for _ in range(chunk):
-                metrics = trainer.train_step(next(iterator))
-            metrics["critic_loss"].numpy()
+        generator = trainer.generator
+        step_fn = lambda: run_steps(trainer, iterator, chunk)  # noqa: E731
     elapsed = 0.0
     while elapsed < budget:
         start = time.perf_counter()
@@ -305,9 +325,8 @@ def quality_run(name, minutes):
             "curve": curve, "peak_rss_mib": peak_mib}
 
 
-def quality(minutes):
-    runs = {name: run_worker("quality", name, minutes)
-            for name in ("gan", "wgan", "wgan_gp", "keras_fit_wgan_gp")}
+def quality(minutes, architecture, names):
+    runs = {name: run_worker("quality", name, minutes, architecture) for name in names}
     baseline_final = runs["keras_fit_wgan_gp"]["final_fid"]
     for run in runs.values():
         reached = next((c["seconds"] for c in run["curve"] if c["fid"] <= baseline_final), None)
@@ -330,39 +349,56 @@ def markdown(result):
              f"TensorFlow {result['machine']['tensorflow']}; batch {BATCH}; medians of "
              f"alternating repetitions.", ""]
     if "throughput" in result:
-        lines += ["| network | variant | project critic steps/s | keras fit critic steps/s | "
-                  "project images/s | keras fit images/s | project generator steps/s | speed-up |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["| network | variant | project precision | project critic steps/s | keras fit critic "
+                  "steps/s | project images/s | keras fit images/s | project generator steps/s | "
+                  "speed-up | speed-up, both float32 | keras fit, same precision as project |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in result["throughput"]:
             p, k = r["project"], r["keras_fit"]
-            lines.append(f"| {r['architecture']} | {r['variant']} | {p['critic_steps_per_s']:.1f} | "
-                         f"{k['critic_steps_per_s']:.1f} | {p['images_per_s']:.0f} | {k['images_per_s']:.0f} | "
-                         f"{p['generator_steps_per_s']:.2f} | {r['speedup']:.2f}x |")
-        lines.append("")
+            same = r.get(f"keras_fit_{r['precision']}")
+            lines.append(
+                f"| {r['architecture']} | {r['variant']} | {r['precision']} | "
+                f"{p['critic_steps_per_s']:.1f} | {k['critic_steps_per_s']:.1f} | "
+                f"{p['images_per_s']:.0f} | {k['images_per_s']:.0f} | "
+                f"{p['generator_steps_per_s']:.2f} | **{r['speedup']:.2f}x** | "
+                f"{r.get('float32_speedup', r['speedup']):.2f}x | "
+                + (f"{same['critic_steps_per_s']:.1f} critic steps/s "
+                   f"({k['seconds_per_step'] / same['seconds_per_step']:.2f}x) |" if same else "same row |"))
+        lines += ["", "speed-up: keras fit's time per step (float32, the canonical pattern) over the "
+                  "project's (default settings). 'both float32': the project forced to float32.", ""]
     if "utilisation" in result:
         u = result["utilisation"]
-        lines += [f"Utilisation, dcgan wgan_gp: {u['flops_per_generator_step'] / 1e9:.2f} GFLOP per "
-                  f"generator step; {u['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s achieved against a "
-                  f"measured matmul peak of {u['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s "
-                  f"({u['fraction_of_peak']:.1%}; keras fit: {u['keras_fit_fraction_of_peak']:.1%}).", ""]
+        peak = u["matmul_peak_flops_per_s"]
+        text = (f"Utilisation, dcgan wgan_gp: {u['flops_per_generator_step'] / 1e9:.2f} GFLOP per "
+                f"generator step. float32 matmul peak measured {peak / 1e9:.1f} GFLOP/s")
+        if "bfloat16_matmul_peak_flops_per_s" in u:
+            text += f", bfloat16 {u['bfloat16_matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s"
+        text += ". Achieved: " + "; ".join(
+            f"{name.replace('_', ' ')} {u[f'{name}_flops_per_s'] / 1e9:.1f} GFLOP/s "
+            f"({u[f'{name}_flops_per_s'] / peak:.0%} of the float32 peak)"
+            for name in ("project", "project_float32", "keras_fit") if f"{name}_flops_per_s" in u)
+        lines += [text + f" (project precision: {u['precision']}).", ""]
     if "scaling" in result:
-        lines += ["| setup | network | 1 replica (s/step) | 2 replicas (s/step) | overhead |",
-                  "|---|---|---|---|---|"]
+        lines += ["| setup | network | precision | 1 replica (s/step) | 2 replicas (s/step) | overhead |",
+                  "|---|---|---|---|---|---|"]
         for r in result["scaling"]:
-            lines.append(f"| {r['setup']} | {r['architecture']} | {r['one_replica_s']:.4f} | "
+            lines.append(f"| {r['setup']} | {r['architecture']} | {r.get('precision', 'float32')} | "
+                         f"{r['one_replica_s']:.4f} | "
                          f"{r['two_replicas_s']:.4f} | {r['overhead']:.2f}x |")
         lines.append("")
-    if "quality" in result:
-        minutes = result["quality_minutes"]
+    for architecture, race in result.get("quality", {}).items():
+        minutes = race["minutes"]
         lines += [f"Quality for a fixed budget of {minutes:g} training minutes each on real MNIST "
-                  f"(mlp; FID on 2,000 samples, domain-classifier features; evaluation time excluded):", "",
+                  f"({architecture}; FID on 2,000 samples, domain-classifier features; evaluation "
+                  f"time excluded):", "",
                   "| run | steps | final FID | best FID | classes covered | reaches keras-fit's final FID after | peak RSS (MiB) |",
                   "|---|---|---|---|---|---|---|"]
-        for r in result["quality"].values():
+        for r in race["runs"].values():
             reached = r["seconds_to_baseline_final_fid"]
             lines.append(f"| {r['name']} | {r['steps']} | {r['final_fid']:.2f} | {r['best_fid']:.2f} | "
                          f"{r['classes_covered']} | {'%.0f s' % reached if reached is not None else 'not reached'} | "
                          f"{r['peak_rss_mib']:.0f} |")
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
@@ -373,6 +409,9 @@ def main():
     parser.add_argument("--mlp-steps", type=int, default=200)
     parser.add_argument("--dcgan-steps", type=int, default=8)
     parser.add_argument("--quality-minutes", type=float, default=10)
+    parser.add_argument("--quality-architecture", choices=["mlp", "dcgan"], default="mlp")
+    parser.add_argument("--quality-runs", default="gan,wgan,wgan_gp,keras_fit_wgan_gp",
+                        help="comma-separated: gan, wgan, wgan_gp, keras_fit_wgan_gp")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -382,6 +421,8 @@ def main():
     path = out / "training.json"
     result = json.loads(path.read_text()) if path.is_file() and args.only else {}
     result["machine"] = machine()
+    if "quality_minutes" in result:  # the layout before races per architecture: stale
+        del result["quality_minutes"], result["quality"]
     if args.only in (None, "throughput"):
         images, *_ = mnist(limit=20000)
         result["throughput"] = throughput(images, args.repeats, args.mlp_steps, args.dcgan_steps)
@@ -389,8 +430,10 @@ def main():
     if args.only in (None, "scaling"):
         result["scaling"] = scaling(args.mlp_steps)
     if args.only in (None, "quality"):
-        result["quality_minutes"] = args.quality_minutes
-        result["quality"] = quality(args.quality_minutes)
+        names = args.quality_runs.split(",")
+        result.setdefault("quality", {})[args.quality_architecture] = {
+            "minutes": args.quality_minutes,
+            "runs": quality(args.quality_minutes, args.quality_architecture, names)}
     path.write_text(json.dumps(result, indent=2))
     (out / "training.md").write_text(markdown(result))
     print(markdown(result))
