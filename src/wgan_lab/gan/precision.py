@@ -26,7 +26,7 @@ def resolve_precision(precision: str, architecture: str) -> str:
     """The concrete precision for ``precision``.
 
     "auto" picks bfloat16 compute for the convolutional nets on CPUs with
-    bfloat16 matrix units, where it runs the training step ~1.6x faster
+    bfloat16 matrix units, where it runs the training step 1.4x-1.6x faster
     (benchmarks/training.py). The 128-128 MLP stays in float32: its step is
     bound by per-operation overhead, not arithmetic, so bfloat16 gains nothing
     there. GPUs stay in float32 too: float16 needs loss scaling, which this
