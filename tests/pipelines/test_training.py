@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 from tests.conftest import run_pipeline, write_idx_source
 
@@ -51,7 +52,8 @@ def test_bad_parameter_fails_before_training(kedro_project):
 def kedro_run(project, params, env=None):
     return subprocess.Popen(
         [sys.executable, "-m", "kedro", "run", "--pipelines=wgan_gp", "--params", params],
-        cwd=project, env={**os.environ, "DO_NOT_TRACK": "1", **(env or {})},
+        # Wide columns keep rich from wrapping the log lines the test greps.
+        cwd=project, env={**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "400", **(env or {})},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -63,7 +65,9 @@ def test_sigkill_mid_run_then_rerun_finishes_at_configured_steps(kedro_project):
     checkpoints = kedro_project / "data/06_models/mnist/wgan_gp/checkpoints"
     proc = kedro_run(kedro_project, params)
     deadline = time.time() + 240
-    while not list(checkpoints.glob("ckpt-*.index")) and time.time() < deadline:
+    # Wait for the state file that resuming reads, not the checkpoint's own
+    # files: a kill between the two leaves no checkpoint to resume from.
+    while tf.train.latest_checkpoint(str(checkpoints)) is None and time.time() < deadline:
         assert proc.poll() is None, proc.stdout.read()[-3000:]
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
