@@ -67,9 +67,12 @@ def run_pipeline(project: Path, pipeline: str, params: dict | None = None,
             return session.run(pipeline_names=[pipeline])
     finally:
         # kedro-mlflow's hook is a process-wide singleton: a run left active by
-        # one session would be reused by the next test's session.
+        # one session would be reused by the next test's session, and a session
+        # with tracking disabled would reopen the previous session's run id.
         while mlflow.active_run():
             mlflow.end_run()
+        from kedro_mlflow.framework.hooks.mlflow_hook import mlflow_hook
+        mlflow_hook.run_id = None
 
 
 @pytest.fixture

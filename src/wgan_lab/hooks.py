@@ -1,4 +1,5 @@
-"""Project hooks: MLflow pre-flight check, run tags, and where models are on failure."""
+"""Project hooks: MLflow pre-flight check, run tags, where models are on failure,
+and runs on a multi-worker cluster."""
 from __future__ import annotations
 
 import logging
@@ -7,8 +8,11 @@ from typing import Any
 
 import mlflow
 from kedro.framework.hooks import hook_impl
+from kedro.io import MemoryDataset
 
 from wgan_lab import tracking
+from wgan_lab.gan.cluster import is_chief_task, tf_config
+from wgan_lab.gan.distribute import multi_worker_strategy
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +70,60 @@ class TrackingHooks:
         paths = []
         for name in self._saved_models:
             try:
-                paths.append(str(catalog.get(name)._describe().get("filepath", name)))
+                path = catalog.get(name)._describe().get("filepath")
             except Exception:  # noqa: BLE001 - best effort for the message only
-                paths.append(name)
+                path = name
+            if path:  # a model kept only in memory is not saved anywhere
+                paths.append(str(path))
         if paths:
             logger.error("The run failed after training (%s: %s). The trained models are "
                          "saved locally: %s", type(error).__name__, error, ", ".join(paths))
+
+
+class ClusterHooks:
+    """Kedro runs on a ``TF_CONFIG`` cluster, one process per worker.
+
+    Collective ops must be set up before TensorFlow's first operation, which
+    the data nodes would run, so the multi-worker strategy is created before
+    the pipeline starts. Every worker runs the whole pipeline (training needs
+    all of them for its collectives), but the chief's files and MLflow run are
+    the result: a non-chief worker keeps its outputs in memory and opens no
+    MLflow run, so workers sharing a file system cannot overwrite the chief's
+    files or duplicate its run.
+    """
+
+    def __init__(self) -> None:
+        self._context = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._context = context
+
+    # tryfirst: before kedro-mlflow's hook decides whether to start a run.
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        config = tf_config()
+        if not config.get("cluster"):
+            return
+        params = self._context.params if self._context is not None else {}
+        if any(params.get(v, {}).get("training", {}).get("distribution", "auto")
+               in ("auto", "multi_worker") for v in _training_variants(pipeline)):
+            multi_worker_strategy()
+        if not is_chief_task(config):
+            self._keep_outputs_in_memory(run_params, pipeline, catalog, config["task"])
+
+    def _keep_outputs_in_memory(self, run_params, pipeline, catalog, task) -> None:
+        names = (run_params.get("pipeline_name") or run_params.get("pipeline_names")
+                 or ["__default__"])
+        names = [names] if isinstance(names, str) else list(names)
+        mlflow_config = getattr(self._context, "mlflow", None)
+        if mlflow_config is not None:
+            disabled = mlflow_config.tracking.disable_tracking
+            disabled.pipelines = [*disabled.pipelines, *names]
+        outputs = sorted(pipeline.all_outputs())
+        for name in outputs:
+            # assign: models and datasets are passed on as they are, not deep-copied.
+            catalog[name] = MemoryDataset(copy_mode="assign")
+        logger.info("Non-chief worker (%s %s): %d outputs kept in memory, no MLflow run; "
+                    "the chief writes the results.", task.get("type"), task.get("index"),
+                    len(outputs))

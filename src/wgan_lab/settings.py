@@ -1,9 +1,9 @@
 """Project settings (see Kedro's configuration docs for the defaults left out here)."""
 from omegaconf.resolvers import oc
 
-from wgan_lab.hooks import TrackingHooks
+from wgan_lab.hooks import ClusterHooks, TrackingHooks
 
-HOOKS = (TrackingHooks(),)
+HOOKS = (TrackingHooks(), ClusterHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from wgan_lab.gan.cluster import is_chief_task, tf_config
 from wgan_lab.gan.distribute import loopback_tf_configs
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
@@ -54,3 +55,21 @@ def test_two_workers_on_loopback_end_identical(tmp_path):
     # Only the chief writes checkpoints.
     assert (tmp_path / "ckpt" / "ckpt-3.index").is_file()
     assert len(list((tmp_path / "ckpt").glob("ckpt-*.index"))) == 1
+
+
+@pytest.mark.parametrize("config, chief", [
+    ({}, True),
+    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}}, True),
+    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}, False),
+    ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}, True),
+    ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}, False),
+    ({"cluster": {"worker": ["a:1"]}}, True),
+])
+def test_chief_task_follows_multi_worker_rule(config, chief):
+    assert is_chief_task(config) is chief
+
+
+def test_malformed_tf_config_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", "{cluster: oops")
+    with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"):
+        tf_config()

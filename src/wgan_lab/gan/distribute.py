@@ -3,12 +3,37 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 
 import tensorflow as tf
 
+from .cluster import is_chief_task, tf_config
+
 logger = logging.getLogger(__name__)
+
+_multi_worker: tf.distribute.MultiWorkerMirroredStrategy | None = None
+
+
+def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
+    """This process's MultiWorkerMirroredStrategy, created on first call.
+
+    TensorFlow configures collective ops once per process and only before its
+    first operation, so there is one such strategy per process, and a program
+    that runs TensorFlow before training (a Kedro pipeline's data nodes) must
+    call this first.
+    """
+    global _multi_worker
+    if _multi_worker is None:
+        try:
+            _multi_worker = tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as exc:
+            if "program startup" not in str(exc):
+                raise
+            raise RuntimeError(
+                "MultiWorkerMirroredStrategy has to be created before TensorFlow runs any "
+                "operation in this process: call wgan_lab.gan.distribute.multi_worker_strategy() "
+                "first (the Kedro project's hooks do so when TF_CONFIG names a cluster)") from exc
+    return _multi_worker
 
 
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
@@ -27,7 +52,7 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
         else:
             name = "default"
     if name == "multi_worker":
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = multi_worker_strategy()
     elif name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
@@ -45,11 +70,7 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
 
 
 def _tf_config_cluster() -> bool:
-    try:
-        config = json.loads(os.environ.get("TF_CONFIG", "") or "{}")
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"TF_CONFIG is not valid JSON: {exc}") from exc
-    return bool(config.get("cluster"))
+    return bool(tf_config().get("cluster"))
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -57,10 +78,8 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not _tf_config_cluster():
         return True
-    task_type, task_id = resolver.task_type, resolver.task_id
-    has_chief = "chief" in (resolver.cluster_spec().as_dict() or {})
-    return task_type == "chief" or (not has_chief and task_type == "worker" and task_id == 0) \
-        or task_type is None
+    return is_chief_task({"cluster": resolver.cluster_spec().as_dict() or {},
+                          "task": {"type": resolver.task_type, "index": resolver.task_id}})
 
 
 def loopback_tf_configs(workers: int) -> list[str]:
