@@ -3,8 +3,9 @@
     python distributed_worker.py compare <variant> <out.npz>
         two logical CPUs; trains on the default strategy and on a 2-replica
         MirroredStrategy from the same start, saves both sets of weights.
-    python distributed_worker.py worker <variant> <out.npz> <ckpt_dir>
-        trains under TF_CONFIG (MultiWorkerMirroredStrategy), saves its weights.
+    python distributed_worker.py worker <variant> <out.npz> <ckpt_dir> [steps]
+        trains under TF_CONFIG (MultiWorkerMirroredStrategy) to ``steps`` (3),
+        resuming from <ckpt_dir>, saves its weights.
 """
 import sys
 
@@ -23,11 +24,11 @@ CONFIGS = {
 }
 
 
-def config(variant, distribution):
+def config(variant, distribution, steps=3):
     from wgan_lab.gan.config import TrainingConfig
 
     return TrainingConfig(variant=variant, latent_dim=8, hidden_units=(16, 16), batch_size=8,
-                          steps=3, log_every=1, checkpoint_every=3, sample_every=3,
+                          steps=steps, log_every=1, checkpoint_every=3, sample_every=3,
                           n_sample_images=2, seed=3, distribution=distribution,
                           **CONFIGS[variant])
 
@@ -59,10 +60,12 @@ def main():
             results[distribution] = weights(trainer)
         np.savez(out, **{f"{d}_{i}": w for d, ws in results.items() for i, w in enumerate(ws)})
     else:
-        trainer = GANTrainer(config(variant, "auto"), (28, 28, 1))
+        steps = int(sys.argv[5]) if len(sys.argv) > 5 else 3
+        trainer = GANTrainer(config(variant, "auto", steps), (28, 28, 1))
         assert trainer.replicas == 2, trainer.replicas
         result = trainer.fit(images(), sys.argv[4])
         np.savez(out, chief=np.array(trainer.is_chief), steps=np.array(len(result.history)),
+                 resumed_from=np.array(result.resumed_from),
                  **{f"w_{i}": w for i, w in enumerate(weights(trainer))})
 
 

@@ -73,3 +73,33 @@ def test_malformed_tf_config_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{cluster: oops")
     with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"):
         tf_config()
+
+
+def run_workers(tmp_path, tag, checkpoint_dirs, steps):
+    """Two loopback workers, each with its own checkpoint directory (separate machines)."""
+    procs = [
+        run(["worker", "wgan_gp_mlp", tmp_path / f"{tag}{i}.npz", checkpoint_dirs[i], steps],
+            env={"TF_CONFIG": tf_config})
+        for i, tf_config in enumerate(loopback_tf_configs(2))
+    ]
+    try:
+        for proc in procs:
+            finish(proc, timeout=180)
+    finally:
+        for proc in procs:
+            proc.kill()
+    return [np.load(tmp_path / f"{tag}{i}.npz") for i in range(2)]
+
+
+def test_workers_resume_from_the_chiefs_checkpoint(tmp_path):
+    # Only the chief keeps checkpoints, so on separate machines worker 1 has
+    # none; it must still resume at the chief's step with the chief's state.
+    dirs = [tmp_path / "chief_ckpt", tmp_path / "worker_ckpt"]
+    run_workers(tmp_path, "first", dirs, 3)
+    assert not dirs[1].exists() or not any(dirs[1].iterdir())
+    resumed = run_workers(tmp_path, "resumed", dirs, 6)
+    assert [int(r["resumed_from"]) for r in resumed] == [3, 3]
+    # Fresh weights on worker 1 would make the two end apart.
+    keys = [k for k in resumed[0] if k.startswith("w_")]
+    for key in keys:
+        np.testing.assert_array_equal(resumed[0][key], resumed[1][key], err_msg=key)

@@ -119,6 +119,35 @@ class GANTrainer:
         self._generator_grads = grads(self._generator_grads_fn)
         self.train_steps = tf.function(self._train_steps)
 
+    def _state_variables(self) -> list:
+        """Every variable a checkpoint holds."""
+        models = [self.generator, self.critic]
+        if self.ema_generator is not None:
+            models.append(self.ema_generator)
+        return ([v for m in models for v in m.variables]
+                + list(self.generator_optimizer.variables) + list(self.critic_optimizer.variables)
+                + [self.step, self.elapsed])
+
+    def _adopt_chief_state(self) -> None:
+        """Give every worker the chief's state (restored or fresh).
+
+        Only the chief keeps checkpoints, so on separate machines the other
+        workers restore nothing; all must go on from the chief's step and weights.
+        """
+        variables = self._state_variables()
+
+        @tf.function
+        def broadcast():
+            for variable in variables:
+                def chief_value(variable=variable):
+                    value = tf.convert_to_tensor(variable)
+                    first = tf.distribute.get_replica_context().replica_id_in_sync_group == 0
+                    return tf.where(first, value, tf.zeros_like(value))
+                variable.assign(self.strategy.reduce(
+                    tf.distribute.ReduceOp.SUM, self.strategy.run(chief_value), axis=None))
+
+        broadcast()
+
     # ----- per-replica pieces -------------------------------------------------
     def _average(self, per_example: tf.Tensor) -> tf.Tensor:
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
@@ -266,6 +295,9 @@ class GANTrainer:
                                 config.fingerprint(self.image_shape), self.is_chief)
         try:
             start, history = store.restore(config.resume)
+            if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                self._adopt_chief_state()
+                start = int(self.step.numpy())
             rows = history.to_dict("records")
             evaluations = store.load_evaluations(start).to_dict("records") if start else []
             noise = sample_noise(config)
