@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wgan_lab.gan.cluster import is_chief_task, tf_config
+from wgan_lab.gan import cluster
 from wgan_lab.gan.distribute import loopback_tf_configs
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
@@ -66,13 +66,13 @@ def test_two_workers_on_loopback_end_identical(tmp_path):
     ({"cluster": {"worker": ["a:1"]}}, True),
 ])
 def test_chief_task_follows_multi_worker_rule(config, chief):
-    assert is_chief_task(config) is chief
+    assert cluster.is_chief_task(config) is chief
 
 
 def test_malformed_tf_config_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{cluster: oops")
     with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"):
-        tf_config()
+        cluster.tf_config()
 
 
 def run_workers(tmp_path, tag, checkpoint_dirs, steps):
