@@ -371,9 +371,9 @@ def markdown(result):
         peak = u["matmul_peak_flops_per_s"]
         text = (f"Utilisation, dcgan wgan_gp: {u['flops_per_generator_step'] / 1e9:.2f} GFLOP per "
                 f"generator step. float32 matmul peak measured {peak / 1e9:.1f} GFLOP/s")
-        if "bfloat16_matmul_peak_flops_per_s" in u:
-            text += f", bfloat16 {u['bfloat16_matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s"
         bf16_peak = u.get("bfloat16_matmul_peak_flops_per_s")
+        if bf16_peak:
+            text += f", bfloat16 {bf16_peak / 1e9:.1f} GFLOP/s"
 
         def achieved(name):
             # Each against the peak of the precision it computes in.
