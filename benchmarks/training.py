@@ -25,13 +25,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 BATCH = 64
-VARIANTS = {
-    "wgan": dict(loss="wasserstein", lipschitz="clip", n_critic=5, optimizer="rmsprop",
-                 learning_rate=5e-5),
-    "wgan_gp": dict(loss="wasserstein", lipschitz="gradient_penalty", n_critic=5,
-                    learning_rate=1e-4, beta_1=0.0, beta_2=0.9),
-    "gan": dict(loss="non_saturating", n_critic=1, learning_rate=2e-4, beta_1=0.5),
-}
 
 
 def mnist(limit=None):
@@ -46,41 +39,33 @@ def mnist(limit=None):
     return train, to_unit_range(splits.test_images), splits.train_labels, splits.test_labels
 
 
-def config(architecture, variant, distribution="default", **extra):
+def config(architecture, variant, distribution="default", precision=None):
+    """``variant``'s configuration from conf/base on ``architecture``, batch ``BATCH``."""
     from wgan_lab.gan.config import TrainingConfig
+    from wgan_lab.variants import training_params
 
-    return TrainingConfig(variant=variant, architecture=architecture, batch_size=BATCH,
-                          distribution=distribution, **VARIANTS[variant], **extra)
+    config = TrainingConfig.from_params(training_params(variant), prefix=variant)
+    runtime = {"distribution": distribution}
+    if precision:
+        runtime["precision"] = precision
+    return config.replace(model={"architecture": architecture}, optimizer={"batch_size": BATCH},
+                          runtime=runtime)
 
 
 # ---------------------------------------------------------------- throughput
-def ours_timer(architecture, variant, images, **extra):
-    from wgan_lab.gan.inputs import make_distributed_dataset
+def ours_timer(architecture, variant, images, precision=None):
     from wgan_lab.gan.trainer import GANTrainer
 
-    trainer = GANTrainer(config(architecture, variant, **extra), images.shape[1:])
-    iterator = iter(make_distributed_dataset(images, trainer.config, 0, trainer.strategy))
-    run_steps(trainer, iterator, 2)  # trace
+    trainer = GANTrainer(config(architecture, variant, precision=precision), images.shape[1:])
+    batches = trainer.batches(images)
+    trainer.run_steps(batches, 2)  # trace
 
     def run(steps):
         start = time.perf_counter()
-        run_steps(trainer, iterator, steps)
+        trainer.run_steps(batches, steps)  # returns floats: waits for the result
         return time.perf_counter() - start
     run.precision = trainer.precision
     return run
-
-
-def run_steps(trainer, iterator, steps):
-    """``steps`` generator steps the way ``GANTrainer.fit`` runs them: up to
-    ``steps_per_call`` per tf.function call; waits for the result."""
-    import tensorflow as tf
-
-    done = 0
-    while done < steps:
-        count = min(trainer.config.steps_per_call, steps - done)
-        metrics = trainer.train_steps(iterator, tf.constant(count, tf.int64))
-        done += count
-    metrics["critic_loss"].numpy()
 
 
 def baseline_timer(architecture, variant, images, precision="float32"):
@@ -89,17 +74,21 @@ def baseline_timer(architecture, variant, images, precision="float32"):
 
     from keras_baseline import KerasStyleWGAN
     from wgan_lab.gan.networks import build_critic, build_generator
-    from wgan_lab.gan.trainer import make_optimizer
+    from wgan_lab.gan.optimizers import make_optimizers
+    from wgan_lab.gan.regularizers import REGULARIZERS
 
     cfg = config(architecture, variant)
+    objective = cfg.objective
+    # The Keras example knows two Lipschitz constraints: clipping, or else the penalty.
+    clips = REGULARIZERS[objective.regularizer].constrain is not None
     keras.utils.set_random_seed(0)
-    model = KerasStyleWGAN(build_critic(architecture, images.shape[1:], cfg.hidden_units, cfg.filters,
-                                        precision=precision),
-                           build_generator(architecture, cfg.latent_dim, images.shape[1:],
-                                           cfg.hidden_units, cfg.filters, precision),
-                           cfg.latent_dim, cfg.n_critic,
-                           clip_value=cfg.clip_value if cfg.lipschitz == "clip" else None)
-    model.compile(make_optimizer(cfg), make_optimizer(cfg))
+    model = KerasStyleWGAN(build_critic(images.shape[1:], cfg.model, precision),
+                           build_generator(images.shape[1:], cfg.model, precision),
+                           cfg.model.latent_dim, objective.n_critic,
+                           gp_weight=objective.penalty_weight,
+                           clip_value=objective.clip_value if clips else None)
+    generator_optimizer, critic_optimizer = make_optimizers(cfg.optimizer)
+    model.compile(critic_optimizer, generator_optimizer)
     dataset = (tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=0)
                .batch(BATCH, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE))
     model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0)  # trace
@@ -144,7 +133,7 @@ def throughput(images, repeats, mlp_steps, dcgan_steps):
             for _ in range(repeats):  # alternate, so drifts hit all alike
                 for name, run in timers.items():
                     times[name].append(run(steps))
-            n_critic = VARIANTS[variant]["n_critic"]
+            n_critic = config(architecture, variant).objective.n_critic
             row = {"architecture": architecture, "variant": variant, "steps": steps,
                    "repeats": repeats, "precision": precision}
             for impl, values in times.items():
@@ -197,15 +186,15 @@ def utilisation(throughput_rows):
     from wgan_lab.gan.networks import build_critic, build_generator
 
     cfg = config("dcgan", "wgan_gp")
-    g = forward_flops(build_generator("dcgan", cfg.latent_dim, (28, 28, 1), filters=cfg.filters))
-    c = forward_flops(build_critic("dcgan", (28, 28, 1), filters=cfg.filters))
+    g = forward_flops(build_generator((28, 28, 1), cfg.model))
+    c = forward_flops(build_critic((28, 28, 1), cfg.model))
     # Backward = 2x forward. Critic update: G fwd, C fwd+bwd on real and fake,
     # gradient penalty: C fwd + input-gradient (1x) on the interpolates, then
     # their double backward (2x of both). Generator update: G fwd+bwd, C fwd +
     # input-gradient.
     critic_update = BATCH * (g + 3 * 2 * c + 2 * 3 * c)
     generator_update = BATCH * (3 * g + 2 * c)
-    per_step = cfg.n_critic * critic_update + generator_update
+    per_step = cfg.objective.n_critic * critic_update + generator_update
     row = next(r for r in throughput_rows if r["architecture"] == "dcgan" and r["variant"] == "wgan_gp")
     result = {"flops_per_generator_step": per_step, "precision": row["precision"]}
     for impl in ("project", "keras_fit", "project_float32"):
@@ -227,17 +216,16 @@ def worker(args):
         tf.config.set_logical_device_configuration(
             tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
     if kind in ("logical", "multiworker", "single"):
-        from wgan_lab.gan.inputs import make_distributed_dataset
         from wgan_lab.gan.trainer import GANTrainer
 
         architecture, steps = args[1], int(args[2])
         images, *_ = mnist(limit=10000)
         distribution = {"logical": "mirrored", "multiworker": "auto", "single": "default"}[kind]
         trainer = GANTrainer(config(architecture, "wgan_gp", distribution), images.shape[1:])
-        iterator = iter(make_distributed_dataset(images, trainer.config, 0, trainer.strategy))
-        run_steps(trainer, iterator, 2)  # trace
+        batches = trainer.batches(images)
+        trainer.run_steps(batches, 2)  # trace
         start = time.perf_counter()
-        run_steps(trainer, iterator, steps)
+        trainer.run_steps(batches, steps)
         print(json.dumps({"replicas": trainer.replicas, "precision": trainer.precision,
                           "seconds_per_step": (time.perf_counter() - start) / steps}))
     elif kind == "quality":
@@ -304,13 +292,12 @@ def quality_run(name, minutes, architecture):
         generator = model.generator
         step_fn = lambda: run(chunk)  # noqa: E731
     else:
-        from wgan_lab.gan.inputs import make_distributed_dataset
         from wgan_lab.gan.trainer import GANTrainer
 
         trainer = GANTrainer(config(architecture, name), train.shape[1:])
-        iterator = iter(make_distributed_dataset(train, trainer.config, 0, trainer.strategy))
+        batches = trainer.batches(train)
         generator = trainer.generator
-        step_fn = lambda: run_steps(trainer, iterator, chunk)  # noqa: E731
+        step_fn = lambda: trainer.run_steps(batches, chunk)  # noqa: E731
     elapsed = 0.0
     while elapsed < budget:
         start = time.perf_counter()

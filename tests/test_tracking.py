@@ -49,7 +49,7 @@ def tiny_source(kedro_project):
 
 
 def test_single_variant_run_is_fully_tracked(tiny_source):
-    run_pipeline(tiny_source, "wgan_gp", params=tiny_training("wgan_gp", steps=6))
+    run_pipeline(tiny_source, "wgan_gp", params=tiny_training("wgan_gp", schedule={"steps": 6}))
     uri = f"sqlite:///{tiny_source / 'mlflow.db'}"
     client, found = runs(uri)
     assert len(found) == 1
@@ -60,8 +60,8 @@ def test_single_variant_run_is_fully_tracked(tiny_source):
     assert tags["architecture"] == "mlp" and tags["kedro_env"] == "local"
     assert "git_commit" in tags
     params = run.data.params
-    assert params["wgan_gp.training.learning_rate"] == "0.0001"
-    assert params["wgan_gp.training.n_critic"] == "2"
+    assert params["wgan_gp.training.optimizer.learning_rate"] == "0.0001"
+    assert params["wgan_gp.training.objective.n_critic"] == "2"
     assert params["data_processing.seed"] == "1234"
     for name in METRICS:
         history = client.get_metric_history(run.info.run_id, name)
@@ -87,7 +87,7 @@ def test_comparison_run_has_a_child_run_per_variant(tiny_source):
         assert child.data.tags["mlflow.parentRunId"] == parent[0].info.run_id
         assert child.data.tags["variant"] == child.info.run_name
         assert METRICS <= set(child.data.metrics)
-        assert "training.learning_rate" in child.data.params
+        assert "training.optimizer.learning_rate" in child.data.params
 
 
 def free_port():
@@ -152,7 +152,8 @@ def test_unreachable_server_fails_before_training(tiny_source, monkeypatch):
     assert not (tiny_source / "data/06_models").exists()
 
 
-def test_tracking_server_lost_mid_run_keeps_the_model_and_says_where(tiny_source, mlflow_server_proc):
+def test_tracking_server_lost_mid_run_keeps_the_model_and_says_where(tiny_source, mlflow_server_proc,
+                                                                   spawn):
     proc, uri = mlflow_server_proc
     checkpoints = tiny_source / "data/06_models/mnist/gan/checkpoints"
     plain_logging = tiny_source / "logging.yml"
@@ -162,10 +163,11 @@ def test_tracking_server_lost_mid_run_keeps_the_model_and_says_where(tiny_source
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "DO_NOT_TRACK": "1",
            "KEDRO_LOGGING_CONFIG": str(plain_logging),
            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
-    run = subprocess.Popen(
+    run = spawn(
         [sys.executable, "-m", "kedro", "run", "--pipelines=gan", "--params",
-         "gan.training.steps=2500,gan.training.checkpoint_every=100,gan.training.log_every=50,"
-         "gan.training.batch_size=8,gan.training.latent_dim=8"],
+         "gan.training.schedule.steps=2500,gan.training.schedule.checkpoint_every=100,"
+         "gan.training.schedule.log_every=50,gan.training.optimizer.batch_size=8,"
+         "gan.training.model.latent_dim=8"],
         cwd=tiny_source, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 240
     while not list(checkpoints.glob("ckpt-*.index")) and time.time() < deadline:

@@ -8,9 +8,10 @@ from typing import Any
 
 import mlflow
 from kedro.framework.hooks import hook_impl
+from kedro.framework.project import pipelines
 from kedro.io import MemoryDataset
 
-from wgan_lab import tracking
+from wgan_lab import tracking, variants
 from wgan_lab.gan.cluster import is_chief_task, tf_config
 from wgan_lab.gan.distribute import multi_worker_strategy
 
@@ -30,6 +31,12 @@ class TrackingHooks:
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context) -> None:
+        # The registry builds `compare` from this run's `compare.variants`:
+        # hand it the run's parameters (runtime ones merged by the loader) and
+        # drop pipelines built from the files alone. Not `context.params`: it
+        # builds the pipelines to validate against, before they can see these.
+        variants.use_run_parameters(context.config_loader["parameters"])
+        pipelines.configure(f"{__package__}.pipeline_registry")
         # Before kedro-mlflow contacts the server, which it would retry for minutes.
         self._context = context
         uri = os.environ.get("MLFLOW_TRACKING_URI") or (
@@ -39,17 +46,17 @@ class TrackingHooks:
 
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
-        variants = _training_variants(pipeline)
-        tracking.set_run_variants(variants)
+        run_variants = _training_variants(pipeline)
+        tracking.set_run_variants(run_variants)
         self._saved_models = []
         if mlflow.active_run() is None or self._context is None:
             return
         params = self._context.params
         runtime = run_params.get("runtime_params") or {}
-        architectures = {str(params.get(v, {}).get("training", {}).get("architecture"))
-                         for v in variants}
+        architectures = {str(params.get(v, {}).get("training", {}).get("model", {})
+                             .get("architecture")) for v in run_variants}
         mlflow.set_tags({
-            "variant": ",".join(sorted(variants)) or "none",
+            "variant": ",".join(sorted(run_variants)) or "none",
             "dataset": runtime.get("dataset") or self._context.config_loader["globals"].get("dataset"),
             "architecture": ",".join(sorted(architectures)) or "none",
             "kedro_env": run_params.get("env") or "local",
@@ -106,7 +113,7 @@ class ClusterHooks:
         if not config.get("cluster"):
             return
         params = self._context.params if self._context is not None else {}
-        if any(params.get(v, {}).get("training", {}).get("distribution", "auto")
+        if any(params.get(v, {}).get("training", {}).get("runtime", {}).get("distribution", "auto")
                in ("auto", "multi_worker") for v in _training_variants(pipeline)):
             multi_worker_strategy()
         if not is_chief_task(config):

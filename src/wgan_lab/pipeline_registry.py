@@ -1,28 +1,32 @@
-"""Project pipelines.
+"""Project pipelines, built from the variants the configuration declares.
 
-``<variant>`` (gan, wgan, wgan_gp): ingestion, the feature space, that
-variant's training and evaluation. ``compare``: all three and the report.
+``<variant>`` (every block of parameters_training.yml with a ``training``
+section): ingestion, the feature space, that variant's training and
+evaluation. ``compare``: the variants in ``compare.variants`` and the report.
 ``generate``: images from a trained generator. ``__default__`` is ``compare``.
 """
 from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
+from wgan_lab import variants
 from wgan_lab.pipelines import data_processing, evaluation, reporting, training
 
 
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines."""
+    parameters = variants.current_parameters()
     ingest = data_processing.create_pipeline()
     features = evaluation.create_feature_space_pipeline()
     per_variant = {
         name: training.create_pipeline(name) + evaluation.create_pipeline(name)
-        for name in training.VARIANTS
+        for name in variants.family(parameters)
     }
+    compared = variants.compared(parameters)
     pipelines: dict[str, Pipeline] = {"data_processing": ingest}
     pipelines.update({name: ingest + features + p for name, p in per_variant.items()})
-    pipelines["compare"] = (ingest + features + sum(per_variant.values(), Pipeline([]))
-                            + reporting.create_compare_pipeline(training.VARIANTS))
+    pipelines["compare"] = (ingest + features + sum((per_variant[v] for v in compared), Pipeline([]))
+                            + reporting.create_compare_pipeline(compared))
     pipelines["generate"] = reporting.create_generate_pipeline()
     pipelines["__default__"] = pipelines["compare"]
     return pipelines

@@ -100,7 +100,7 @@ class TrainingTracker:
             if len(_run_variants) > 1:
                 tags = {k: v for k, v in parent.data.tags.items() if not k.startswith("mlflow.")}
                 tags.update(variant=self.variant,
-                            architecture=str(self._params.get("architecture")))
+                            architecture=str(self._params.get("model", {}).get("architecture")))
                 mlflow.start_run(run_name=self.variant, nested=True, tags=tags)
                 self._child = True
                 # The same parameter names in every child, so compare lines them up.

@@ -8,29 +8,39 @@
         resuming from <ckpt_dir>, saves its weights.
 """
 import sys
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-CONFIGS = {
-    "wgan_gp_mlp": dict(architecture="mlp", loss="wasserstein", lipschitz="gradient_penalty",
-                        n_critic=2, beta_1=0.0, beta_2=0.9, learning_rate=1e-3),
-    "wgan_mlp": dict(architecture="mlp", loss="wasserstein", lipschitz="clip", n_critic=2,
-                     optimizer="rmsprop", learning_rate=1e-3, ema_decay=0.5),
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.configs import tiny  # noqa: E402
+
+SCHEDULE = {"log_every": 1, "checkpoint_every": 3, "sample_every": 3, "n_sample_images": 2}
+# Each case is a variant of conf/base with test-sized changes. SGD cases catch
+# a wrong gradient scale across replicas, which Adam and RMSprop would hide.
+CASES = {
+    "wgan_gp_mlp": ("wgan_gp", {"objective": {"n_critic": 2},
+                                "optimizer": {"learning_rate": 1e-3}}),
+    "wgan_mlp": ("wgan", {"objective": {"n_critic": 2},
+                          "optimizer": {"learning_rate": 1e-3, "ema_decay": 0.5}}),
     # float32: the check is equality within float32 round-off, and "auto"
     # would pick bfloat16 for dcgan on a CPU with AMX.
-    "gan_dcgan": dict(architecture="dcgan", filters=4, loss="non_saturating", n_critic=1,
-                      learning_rate=1e-3, precision="float32"),
+    "gan_dcgan": ("gan", {"model": {"architecture": "dcgan", "filters": 4},
+                          "optimizer": {"learning_rate": 1e-3},
+                          "runtime": {"precision": "float32"}}),
+    "wgan_gp_sgd": ("wgan_gp", {"objective": {"n_critic": 2},
+                                "optimizer": {"name": "sgd", "learning_rate": 0.05}}),
+    "dragan_sgd": ("dragan", {"optimizer": {"name": "sgd", "learning_rate": 0.05}}),
+    "hinge_sn_sgd": ("hinge_sn", {"optimizer": {"name": "sgd", "learning_rate": 0.05}}),
 }
 
 
-def config(variant, distribution, steps=3):
-    from wgan_lab.gan.config import TrainingConfig
-
-    return TrainingConfig(variant=variant, latent_dim=8, hidden_units=(16, 16), batch_size=8,
-                          steps=steps, log_every=1, checkpoint_every=3, sample_every=3,
-                          n_sample_images=2, seed=3, distribution=distribution,
-                          **CONFIGS[variant])
+def config(case, distribution, steps=3):
+    base, sections = CASES[case]
+    return tiny(base, variant=case, seed=3, schedule={**SCHEDULE, "steps": steps},
+                runtime={"distribution": distribution, **sections.get("runtime", {})},
+                **{k: v for k, v in sections.items() if k != "runtime"})
 
 
 def images():

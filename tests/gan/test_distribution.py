@@ -13,10 +13,10 @@ from wgan_lab.gan.distribute import loopback_tf_configs
 WORKER = Path(__file__).with_name("distributed_worker.py")
 
 
-def run(args, env=None, timeout=300):
-    return subprocess.Popen([sys.executable, str(WORKER), *map(str, args)],
-                            env={**os.environ, **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def run(spawn, args, env=None):
+    return spawn([sys.executable, str(WORKER), *map(str, args)],
+                 env={**os.environ, **(env or {})},
+                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def finish(proc, timeout=300):
@@ -24,10 +24,11 @@ def finish(proc, timeout=300):
     assert proc.returncode == 0, out[-4000:]
 
 
-@pytest.mark.parametrize("variant", ["wgan_gp_mlp", "wgan_mlp", "gan_dcgan"])
-def test_two_replicas_match_one_replica(variant, tmp_path):
+@pytest.mark.parametrize("variant", ["wgan_gp_mlp", "wgan_mlp", "gan_dcgan", "wgan_gp_sgd",
+                                     "dragan_sgd", "hinge_sn_sgd"])
+def test_two_replicas_match_one_replica(variant, tmp_path, spawn):
     out = tmp_path / "weights.npz"
-    finish(run(["compare", variant, out]))
+    finish(run(spawn, ["compare", variant, out]))
     saved = np.load(out)
     n = len([k for k in saved if k.startswith("default_")])
     assert n > 0
@@ -38,9 +39,9 @@ def test_two_replicas_match_one_replica(variant, tmp_path):
                                    rtol=1e-3, atol=1e-4, err_msg=f"weight {i}")
 
 
-def test_two_workers_on_loopback_end_identical(tmp_path):
+def test_two_workers_on_loopback_end_identical(tmp_path, spawn):
     procs = [
-        run(["worker", "wgan_gp_mlp", tmp_path / f"w{i}.npz", tmp_path / "ckpt"],
+        run(spawn, ["worker", "wgan_gp_mlp", tmp_path / f"w{i}.npz", tmp_path / "ckpt"],
             env={"TF_CONFIG": tf_config})
         for i, tf_config in enumerate(loopback_tf_configs(2))
     ]
@@ -75,29 +76,25 @@ def test_malformed_tf_config_is_a_clear_error(monkeypatch):
         cluster.tf_config()
 
 
-def run_workers(tmp_path, tag, checkpoint_dirs, steps):
+def run_workers(spawn, tmp_path, tag, checkpoint_dirs, steps):
     """Two loopback workers, each with its own checkpoint directory (separate machines)."""
     procs = [
-        run(["worker", "wgan_gp_mlp", tmp_path / f"{tag}{i}.npz", checkpoint_dirs[i], steps],
-            env={"TF_CONFIG": tf_config})
+        run(spawn, ["worker", "wgan_gp_mlp", tmp_path / f"{tag}{i}.npz", checkpoint_dirs[i],
+                    steps], env={"TF_CONFIG": tf_config})
         for i, tf_config in enumerate(loopback_tf_configs(2))
     ]
-    try:
-        for proc in procs:
-            finish(proc, timeout=180)
-    finally:
-        for proc in procs:
-            proc.kill()
+    for proc in procs:
+        finish(proc, timeout=180)
     return [np.load(tmp_path / f"{tag}{i}.npz") for i in range(2)]
 
 
-def test_workers_resume_from_the_chiefs_checkpoint(tmp_path):
+def test_workers_resume_from_the_chiefs_checkpoint(tmp_path, spawn):
     # Only the chief keeps checkpoints, so on separate machines worker 1 has
     # none; it must still resume at the chief's step with the chief's state.
     dirs = [tmp_path / "chief_ckpt", tmp_path / "worker_ckpt"]
-    run_workers(tmp_path, "first", dirs, 3)
+    run_workers(spawn, tmp_path, "first", dirs, 3)
     assert not dirs[1].exists() or not any(dirs[1].iterdir())
-    resumed = run_workers(tmp_path, "resumed", dirs, 6)
+    resumed = run_workers(spawn, tmp_path, "resumed", dirs, 6)
     assert [int(r["resumed_from"]) for r in resumed] == [3, 3]
     # Fresh weights on worker 1 would make the two end apart.
     keys = [k for k in resumed[0] if k.startswith("w_")]

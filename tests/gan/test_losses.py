@@ -36,40 +36,34 @@ def test_wasserstein_losses():
     np.testing.assert_allclose(losses.wasserstein_generator_loss(fake).numpy(), [-1.0, 2.0])
 
 
-def test_loss_lookup():
-    assert losses.critic_loss("wasserstein") is losses.wasserstein_critic_loss
-    assert losses.critic_loss("minimax") is losses.discriminator_loss
-    assert losses.generator_loss("non_saturating") is losses.non_saturating_generator_loss
+def test_least_squares_losses_at_hand_computed_points():
+    """0-1 coding: D wants D(x) = 1 and D(G(z)) = 0; G wants D(G(z)) = 1."""
+    real, fake = tf.constant([0.0, 2.0]), tf.constant([0.0, -1.0])
+    np.testing.assert_allclose(losses.least_squares_critic_loss(real, fake).numpy(),
+                               [0.5 * 1 + 0.5 * 0, 0.5 * 1 + 0.5 * 1])
+    np.testing.assert_allclose(losses.least_squares_generator_loss(fake).numpy(),
+                               [0.5 * 1, 0.5 * 4])
 
 
-def test_gradient_penalty_of_a_linear_critic():
-    """f(x) = <w, x> has gradient w everywhere: penalty (||w|| - 1)^2 for every example."""
-    w = tf.constant(np.full((1, 2, 2, 1), 1.5, np.float32))  # ||w|| = 3
-    critic = lambda x: tf.reduce_sum(w * x, axis=[1, 2, 3])  # noqa: E731
-    real = tf.random.normal([5, 2, 2, 1])
-    fake = tf.random.normal([5, 2, 2, 1])
-    penalty = losses.gradient_penalty(critic, real, fake, tf.random.uniform([5]))
-    np.testing.assert_allclose(penalty.numpy(), np.full(5, 4.0), rtol=1e-5)
+def test_hinge_losses_at_hand_computed_points():
+    real, fake = tf.constant([0.5, 2.0]), tf.constant([-2.0, 0.3])
+    # max(0, 1 - 0.5) + max(0, 1 - 2) = 0.5;  max(0, 1 - 2) + max(0, 1 + 0.3) = 1.3
+    np.testing.assert_allclose(losses.hinge_critic_loss(real, fake).numpy(), [0.5, 1.3],
+                               rtol=1e-6)
+    np.testing.assert_allclose(losses.LOSSES["hinge"].generator(fake).numpy(), [2.0, -0.3],
+                               rtol=1e-6)
 
 
-def test_gradient_penalty_per_example_epsilon_and_norm_over_all_axes():
-    """f(x) = ||x||^2 / 2 has gradient x: the norm is ||x_hat|| per example."""
-    critic = lambda x: 0.5 * tf.reduce_sum(tf.square(x), axis=[1, 2, 3])  # noqa: E731
-    real = tf.ones([2, 3, 3, 2])          # ||real|| = sqrt(18)
-    fake = tf.zeros([2, 3, 3, 2])
-    epsilon = tf.constant([0.0, 1.0])     # example 0 -> fake, example 1 -> real
-    penalty = losses.gradient_penalty(critic, real, fake, epsilon).numpy()
-    np.testing.assert_allclose(penalty, [(0.0 - 1.0) ** 2, (math.sqrt(18) - 1.0) ** 2],
-                               rtol=1e-4)
+def test_registry_pairs_critic_and_generator_losses():
+    assert losses.LOSSES["wasserstein"].critic is losses.wasserstein_critic_loss
+    assert losses.LOSSES["minimax"].critic is losses.discriminator_loss
+    assert losses.LOSSES["non_saturating"].generator is losses.non_saturating_generator_loss
+    assert losses.LOSSES["least_squares"].generator is losses.least_squares_generator_loss
 
 
-def test_clip_weights():
-    variables = [tf.Variable([-1.0, 0.005, 2.0]), tf.Variable([[0.3]])]
-    losses.clip_weights(variables, 0.01)
-    np.testing.assert_allclose(variables[0].numpy(), [-0.01, 0.005, 0.01])
-    np.testing.assert_allclose(variables[1].numpy(), [[0.01]])
-
-
-@pytest.mark.parametrize("kind", ["minimax", "non_saturating", "wasserstein"])
-def test_generator_losses_are_per_example(kind):
-    assert losses.generator_loss(kind)(tf.zeros([7])).shape == (7,)
+@pytest.mark.parametrize("name", losses.LOSSES.names)
+def test_every_loss_is_per_example_and_documented(name):
+    loss = losses.LOSSES[name]
+    assert loss.critic(tf.zeros([7]), tf.ones([7])).shape == (7,)
+    assert loss.generator(tf.zeros([7])).shape == (7,)
+    assert loss.formula and loss.paper

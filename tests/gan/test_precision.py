@@ -30,11 +30,12 @@ def test_auto_precision_uses_bfloat16_only_where_it_pays(monkeypatch, has_amx, a
 
 
 def test_unknown_precision_is_refused_by_name():
-    with pytest.raises(ConfigError, match="training.precision"):
-        TrainingConfig.from_params({"precision": "float16"})
+    with pytest.raises(ConfigError, match=r"training\.runtime\.precision"):
+        TrainingConfig.from_params({"runtime": {"precision": "float16"}})
 
 
 def test_precision_change_keeps_checkpoints_valid():
     shape = (28, 28, 1)
-    assert (TrainingConfig(precision="float32").fingerprint(shape)
-            == TrainingConfig(precision="mixed_bfloat16").fingerprint(shape))
+    base = TrainingConfig()
+    assert (base.replace(runtime={"precision": "float32"}).fingerprint(shape)
+            == base.replace(runtime={"precision": "mixed_bfloat16"}).fingerprint(shape))

@@ -3,25 +3,17 @@ import logging
 import numpy as np
 import pytest
 
-from wgan_lab.gan.config import TrainingConfig
+from tests.configs import tiny, variants
 from wgan_lab.gan.trainer import Callbacks, GANTrainer, NonFiniteLossError
 
-VARIANTS = {
-    "gan": dict(loss="non_saturating", n_critic=1),
-    "gan_minimax": dict(loss="minimax", n_critic=1),
-    "wgan": dict(loss="wasserstein", lipschitz="clip", n_critic=3, optimizer="rmsprop",
-                 learning_rate=5e-5),
-    "wgan_gp": dict(loss="wasserstein", lipschitz="gradient_penalty", n_critic=3,
-                    beta_1=0.0, beta_2=0.9),
-}
+# Every variant of conf/base, plus the original minimax GAN.
+CASES = {name: {} for name in variants()}
+CASES["gan_minimax"] = {"objective": {"loss": "minimax"}}
 
 
-def tiny(**overrides):
-    values = dict(latent_dim=8, hidden_units=(16, 16), batch_size=8, steps=6, log_every=2,
-                  sample_every=3, checkpoint_every=3, n_sample_images=4, seed=1,
-                  distribution="default")
-    values.update(overrides)
-    return TrainingConfig(**values)
+def case(name: str, **sections):
+    base = name if name in variants() else "gan"
+    return tiny(base, **{"variant": name, **CASES.get(name, {}), **sections})
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +21,12 @@ def images():
     return np.random.default_rng(0).uniform(-1, 1, (64, 8, 8, 1)).astype(np.float32)
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("variant", sorted(CASES))
 def test_each_variant_trains_and_reports(variant, images, tmp_path):
-    config = tiny(variant=variant, **VARIANTS[variant])
+    config = case(variant)
     steps, grids = [], []
-    result = GANTrainer(config, images.shape[1:]).fit(
+    trainer = GANTrainer(config, images.shape[1:])
+    result = trainer.fit(
         images, tmp_path, Callbacks(on_step=lambda s, row: steps.append(s),
                                     on_samples=lambda s, x: grids.append((s, x.shape))))
     assert steps == [2, 4, 6]
@@ -41,27 +34,36 @@ def test_each_variant_trains_and_reports(variant, images, tmp_path):
     assert list(result.history["step"]) == [2, 4, 6]
     assert np.isfinite(result.history.drop(columns="step").to_numpy()).all()
     assert result.samples.min() >= -1 and result.samples.max() <= 1
-    if variant == "wgan":
+    regularizer = config.objective.regularizer
+    if regularizer == "clip":
         weights = np.concatenate([w.ravel() for w in result.critic.get_weights()])
-        assert np.abs(weights).max() <= 0.01 + 1e-7
-    if variant == "wgan_gp":
+        assert np.abs(weights).max() <= config.objective.clip_value + 1e-7
+    if regularizer in ("gradient_penalty", "dragan", "r1"):
         assert (result.history["gradient_penalty"] > 0).all()
     else:
         assert (result.history["gradient_penalty"] == 0).all()
+    if regularizer == "spectral_norm":
+        # Keras's layer keeps the normalised kernel in the variable itself.
+        for layer in result.critic.layers:
+            if hasattr(layer, "vector_u"):
+                top = np.linalg.svd(layer.kernel.numpy().reshape(-1, layer.kernel.shape[-1]),
+                                    compute_uv=False)[0]
+                assert top == pytest.approx(1.0, abs=0.1)
 
 
 def test_rerun_resumes_and_extends(images, tmp_path):
-    GANTrainer(tiny(steps=3), images.shape[1:]).fit(images, tmp_path)
-    result = GANTrainer(tiny(steps=6), images.shape[1:]).fit(images, tmp_path)
+    GANTrainer(tiny(schedule={"steps": 3}), images.shape[1:]).fit(images, tmp_path)
+    result = GANTrainer(tiny(schedule={"steps": 6}), images.shape[1:]).fit(images, tmp_path)
     assert result.resumed_from == 3 and result.steps_run == 3
     # The first run's final step is a row of its own.
     assert list(result.history["step"]) == [2, 3, 4, 6]
 
 
 def test_changed_configuration_starts_fresh_and_says_so(images, tmp_path, caplog):
-    GANTrainer(tiny(steps=3), images.shape[1:]).fit(images, tmp_path / "ckpt")
+    GANTrainer(tiny(schedule={"steps": 3}), images.shape[1:]).fit(images, tmp_path / "ckpt")
     with caplog.at_level(logging.WARNING):
-        result = GANTrainer(tiny(steps=3, learning_rate=1e-3), images.shape[1:]).fit(
+        result = GANTrainer(tiny(schedule={"steps": 3}, optimizer={"learning_rate": 1e-3}),
+                            images.shape[1:]).fit(
             images, tmp_path / "ckpt")
     assert result.resumed_from == 0
     assert "configuration changed" in caplog.text
@@ -69,7 +71,7 @@ def test_changed_configuration_starts_fresh_and_says_so(images, tmp_path, caplog
 
 
 def test_ema_generator_is_exported(images, tmp_path):
-    trainer = GANTrainer(tiny(ema_decay=0.9), images.shape[1:])
+    trainer = GANTrainer(tiny(optimizer={"ema_decay": 0.9}), images.shape[1:])
     result = trainer.fit(images, tmp_path)
     assert result.generator is trainer.ema_generator
     live, ema = trainer.generator.get_weights(), trainer.ema_generator.get_weights()
@@ -77,12 +79,11 @@ def test_ema_generator_is_exported(images, tmp_path):
 
 
 def test_non_finite_loss_stops_with_variant_step_and_checkpoint(images, tmp_path):
-    GANTrainer(tiny(variant="wgan_gp", steps=3, **VARIANTS["wgan_gp"]), images.shape[1:]).fit(
+    GANTrainer(tiny("wgan_gp", schedule={"steps": 3}), images.shape[1:]).fit(
         images, tmp_path)
     poisoned = images.copy()
     poisoned[:] = np.nan
-    trainer = GANTrainer(tiny(variant="wgan_gp", steps=6, **VARIANTS["wgan_gp"]),
-                         images.shape[1:])
+    trainer = GANTrainer(tiny("wgan_gp", schedule={"steps": 6}), images.shape[1:])
     with pytest.raises(NonFiniteLossError,
                        match=r"wgan_gp: critic_loss is nan at step 4; the last good checkpoint "
                              r"\(step 3\)"):
@@ -93,13 +94,13 @@ def test_non_finite_loss_stops_with_variant_step_and_checkpoint(images, tmp_path
 def test_too_few_images_for_one_step(tmp_path):
     few = np.zeros((10, 8, 8, 1), np.float32)
     with pytest.raises(ValueError, match="batch_size x n_critic = 24"):
-        GANTrainer(tiny(n_critic=3), few.shape[1:]).fit(few, tmp_path)
+        GANTrainer(tiny(objective={"n_critic": 3}), few.shape[1:]).fit(few, tmp_path)
 
 
 def test_xla_compiled_steps_match_the_plain_ones(images, tmp_path):
-    plain = GANTrainer(tiny(**VARIANTS["wgan_gp"]), images.shape[1:])
+    plain = GANTrainer(tiny("wgan_gp"), images.shape[1:])
     plain.fit(images, tmp_path / "plain")
-    xla = GANTrainer(tiny(jit_compile=True, **VARIANTS["wgan_gp"]), images.shape[1:])
+    xla = GANTrainer(tiny("wgan_gp", runtime={"jit_compile": True}), images.shape[1:])
     xla.fit(images, tmp_path / "xla")
     for a, b in zip(plain.critic.get_weights(), xla.critic.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
@@ -108,10 +109,11 @@ def test_xla_compiled_steps_match_the_plain_ones(images, tmp_path):
 def test_steps_per_call_does_not_change_the_training(images, tmp_path):
     # Steps inside one call skip their metrics and draw noise keyed by the
     # step: one call of 6 steps must train exactly like 6 calls of 1.
-    schedule = dict(log_every=6, sample_every=6, checkpoint_every=6, **VARIANTS["wgan_gp"])
+    schedule = {"log_every": 6, "sample_every": 6, "checkpoint_every": 6}
     runs = []
     for per_call in (1, 6):
-        trainer = GANTrainer(tiny(steps_per_call=per_call, **schedule), images.shape[1:])
+        trainer = GANTrainer(tiny("wgan_gp", schedule=schedule, runtime={"steps_per_call": per_call}),
+                             images.shape[1:])
         runs.append((trainer, trainer.fit(images, tmp_path / str(per_call))))
     (one, one_result), (six, six_result) = runs
     for a, b in zip(one.critic.get_weights() + one.generator.get_weights(),
@@ -126,29 +128,29 @@ def test_mixed_bfloat16_computes_in_bfloat16_and_keeps_float32_weights(tmp_path)
     import keras
     import tensorflow as tf
 
-    from wgan_lab.gan import losses
+    from wgan_lab.gan.regularizers import gradient_penalty
 
     images = np.random.default_rng(0).uniform(-1, 1, (48, 16, 16, 1)).astype(np.float32)
-    config = tiny(architecture="dcgan", filters=4, precision="mixed_bfloat16", steps=4,
-                  **VARIANTS["wgan_gp"])
+    config = tiny("wgan_gp", model={"architecture": "dcgan", "filters": 4},
+                  runtime={"precision": "mixed_bfloat16"}, schedule={"steps": 4})
     trainer = GANTrainer(config, images.shape[1:])
     result = trainer.fit(images, tmp_path / "ckpt")
     assert trainer.precision == "mixed_bfloat16"
     assert np.isfinite(result.history[["critic_loss", "generator_loss"]].to_numpy()).all()
     assert {v.dtype for v in trainer.critic.weights + trainer.generator.weights} == {"float32"}
     assert {layer.compute_dtype for layer in trainer.critic.layers[1:-1]} == {"bfloat16"}
-    noise = tf.random.normal([4, config.latent_dim])
+    noise = tf.random.normal([4, config.model.latent_dim])
     assert trainer.generator(noise).dtype == tf.float32
 
     # The penalty of the bfloat16 critic stays close to float32 arithmetic on
     # the same weights (bfloat16 keeps ~3 significant digits).
-    reference = GANTrainer(tiny(architecture="dcgan", filters=4, **VARIANTS["wgan_gp"]),
-                           images.shape[1:])
+    reference = GANTrainer(tiny("wgan_gp", model={"architecture": "dcgan", "filters": 4},
+                                runtime={"precision": "float32"}), images.shape[1:])
     reference.critic.set_weights(trainer.critic.get_weights())
-    fake = trainer.generator(tf.random.normal([16, config.latent_dim]))
+    fake = trainer.generator(tf.random.normal([16, config.model.latent_dim]))
     epsilon = tf.random.uniform([16])
-    penalties = [losses.gradient_penalty(lambda x, c=c: c(x, training=True), images[:16], fake,
-                                         epsilon)
+    penalties = [gradient_penalty(lambda x, c=c: c(x, training=True), images[:16], fake,
+                                  {"epsilon": epsilon})
                  for c in (trainer.critic, reference.critic)]
     np.testing.assert_allclose(penalties[0], penalties[1], rtol=0.05, atol=1e-3)
 

@@ -36,7 +36,7 @@ def compared(tmp_path_factory):
         write_idx_source(project / "data/01_raw/mnist", n_train=60, n_test=30)
         params = dict(TINY_EVALUATION)
         for variant in ("gan", "wgan", "wgan_gp"):
-            params.update(tiny_training(variant, steps=8, eval_every=2, eval_samples=20))
+            params.update(tiny_training(variant, schedule={"steps": 8, "eval_every": 2, "eval_samples": 20}))
         run_pipeline(project, "compare", params=params)
         yield project
     finally:

@@ -38,18 +38,19 @@ def test_non_chief_worker_writes_no_outputs_and_opens_no_run(kedro_project, monk
     assert len(all_runs(kedro_project)) == 1
 
 
-def test_two_workers_on_loopback_run_the_pipeline_once(kedro_project):
+def test_two_workers_on_loopback_run_the_pipeline_once(kedro_project, spawn):
     write_idx_source(kedro_project / "data/01_raw/mnist", n_train=40, n_test=10)
     # A project used before: its MLflow store and experiment exist. (Two
     # processes creating a fresh SQLite store at the same instant can collide.)
     run_pipeline(kedro_project, "data_processing")
     runs_before = len(all_runs(kedro_project))
-    params = ("wgan_gp.training.steps=4,wgan_gp.training.batch_size=8,"
-              "wgan_gp.training.latent_dim=8,wgan_gp.training.n_critic=2,"
-              "wgan_gp.training.log_every=2,wgan_gp.training.sample_every=2,"
-              "wgan_gp.training.checkpoint_every=2,wgan_gp.training.n_sample_images=4")
+    params = ("wgan_gp.training.schedule.steps=4,wgan_gp.training.optimizer.batch_size=8,"
+              "wgan_gp.training.model.latent_dim=8,wgan_gp.training.objective.n_critic=2,"
+              "wgan_gp.training.schedule.log_every=2,wgan_gp.training.schedule.sample_every=2,"
+              "wgan_gp.training.schedule.checkpoint_every=2,"
+              "wgan_gp.training.schedule.n_sample_images=4")
     procs = [
-        subprocess.Popen(
+        spawn(
             [sys.executable, "-m", "kedro", "run", "--pipelines=wgan_gp", "--params", params],
             cwd=kedro_project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "400", "TF_CONFIG": tf_config})

@@ -11,14 +11,19 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from tests.configs import merge, tiny_params
 from tests.conftest import run_pipeline, write_idx_source
 
 
-def tiny_training(variant, **extra):
-    values = {"steps": 4, "batch_size": 8, "latent_dim": 8, "hidden_units": [16, 16],
-              "log_every": 2, "sample_every": 2, "checkpoint_every": 2, "n_sample_images": 4,
-              "n_critic": 2 if variant != "gan" else 1, **extra}
-    return {variant: {"training": values}}
+def tiny_training(variant, **sections):
+    """Runtime parameters that shrink ``variant``'s configured training (merged by Kedro)."""
+    shrink = {"model": {"latent_dim": 8, "hidden_units": [16, 16]},
+              "optimizer": {"batch_size": 8},
+              "schedule": {"steps": 4, "log_every": 2, "sample_every": 2, "checkpoint_every": 2,
+                           "n_sample_images": 4}}
+    if tiny_params(variant)["objective"]["n_critic"] > 1:
+        shrink["objective"] = {"n_critic": 2}
+    return {variant: {"training": merge(shrink, sections)}}
 
 
 @pytest.mark.parametrize("variant", ["gan", "wgan", "wgan_gp"])
@@ -44,26 +49,26 @@ def test_variant_pipeline_end_to_end(kedro_project, variant):
 
 def test_bad_parameter_fails_before_training(kedro_project):
     write_idx_source(kedro_project / "data/01_raw/mnist", n_train=40, n_test=10)
-    with pytest.raises(Exception, match=r"wgan\.training\.n_critic: must be at least 1"):
-        run_pipeline(kedro_project, "wgan", params=tiny_training("wgan", n_critic=0))
+    with pytest.raises(Exception, match=r"wgan\.training\.objective\.n_critic: must be at least 1"):
+        run_pipeline(kedro_project, "wgan", params=tiny_training("wgan", objective={"n_critic": 0}))
     assert not (kedro_project / "data/06_models/mnist/wgan").exists()
 
 
-def kedro_run(project, params, env=None):
-    return subprocess.Popen(
+def kedro_run(spawn, project, params, env=None):
+    return spawn(
         [sys.executable, "-m", "kedro", "run", "--pipelines=wgan_gp", "--params", params],
         # Wide columns keep rich from wrapping the log lines the test greps.
         cwd=project, env={**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "400", **(env or {})},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_sigkill_mid_run_then_rerun_finishes_at_configured_steps(kedro_project):
+def test_sigkill_mid_run_then_rerun_finishes_at_configured_steps(kedro_project, spawn):
     write_idx_source(kedro_project / "data/01_raw/mnist", n_train=64, n_test=10)
-    params = ("wgan_gp.training.steps=2000,wgan_gp.training.checkpoint_every=100,"
-              "wgan_gp.training.log_every=100,wgan_gp.training.batch_size=8,"
-              "wgan_gp.training.n_critic=1,wgan_gp.training.latent_dim=8")
+    params = ("wgan_gp.training.schedule.steps=2000,wgan_gp.training.schedule.checkpoint_every=100,"
+              "wgan_gp.training.schedule.log_every=100,wgan_gp.training.optimizer.batch_size=8,"
+              "wgan_gp.training.objective.n_critic=1,wgan_gp.training.model.latent_dim=8")
     checkpoints = kedro_project / "data/06_models/mnist/wgan_gp/checkpoints"
-    proc = kedro_run(kedro_project, params)
+    proc = kedro_run(spawn, kedro_project, params)
     deadline = time.time() + 240
     # Wait for the state file that resuming reads, not the checkpoint's own
     # files: a kill between the two leaves no checkpoint to resume from.
@@ -76,7 +81,7 @@ def test_sigkill_mid_run_then_rerun_finishes_at_configured_steps(kedro_project):
     history = kedro_project / "data/08_reporting/mnist/wgan_gp/training_history.csv"
     assert not history.exists(), "the killed run must not have finished"
 
-    proc = kedro_run(kedro_project, params)
+    proc = kedro_run(spawn, kedro_project, params)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-3000:]
     assert "Resumed from" in out

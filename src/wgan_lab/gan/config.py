@@ -1,29 +1,29 @@
-"""Training configuration: one frozen dataclass, validated before any training starts."""
+"""Training configuration: sections that mean something, validated before any training starts.
+
+``TrainingConfig`` holds the run's ``variant`` name and ``seed`` and five sections:
+``model`` (the networks), ``objective`` (loss, regularizer, critic updates),
+``optimizer`` (update rule, rates, batch, EMA), ``schedule`` (how long, how
+often to log, sample, evaluate and checkpoint) and ``runtime`` (hardware,
+precision, resume). A checkpoint depends on the seed and the first three
+sections; the fingerprint hashes exactly those, whole, so a new field in one of
+them is covered without anyone keeping a list.
+"""
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from .losses import CRITIC_LOSSES
-from .networks import ARCHITECTURES, CRITIC_NORMS, dcgan_upsamplings
+from .losses import LOSSES
+from .networks import CRITIC_NORMS, NETWORKS, image_shape_problem
+from .optimizers import OPTIMIZERS
 from .precision import PRECISIONS
+from .regularizers import REGULARIZERS
 
-LIPSCHITZ = ("none", "clip", "gradient_penalty")
-OPTIMIZERS = ("adam", "rmsprop")
 DISTRIBUTIONS = ("auto", "default", "one_device", "mirrored", "multi_worker")
 RESUME = ("auto", "never")
-
-# Fields that change how long, how verbosely or on what hardware a run goes,
-# not the model it trains: a checkpoint stays valid when only these change
-# (weights are float32 whatever the compute precision).
-SCHEDULE_FIELDS = frozenset({
-    "steps", "log_every", "sample_every", "checkpoint_every", "resume", "variant",
-    "distribution", "n_sample_images", "eval_every", "eval_samples", "steps_per_call",
-    "precision",
-})
 
 
 class ConfigError(ValueError):
@@ -31,113 +31,181 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
-    variant: str = "gan"
+class ModelConfig:
     architecture: str = "mlp"
     latent_dim: int = 100
     hidden_units: tuple[int, ...] = (128, 128)
     filters: int = 64
     critic_norm: str = "none"
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
     loss: str = "non_saturating"
-    lipschitz: str = "none"
+    regularizer: str = "none"
+    penalty_weight: float = 10.0
     clip_value: float = 0.01
-    gp_weight: float = 10.0
     n_critic: int = 1
-    optimizer: str = "adam"
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    name: str = "adam"
     learning_rate: float = 2e-4
+    critic_learning_rate: float | None = None
     beta_1: float = 0.5
     beta_2: float = 0.999
     batch_size: int = 64
-    steps: int = 1000
     ema_decay: float = 0.0
-    seed: int = 0
-    jit_compile: bool = False
-    precision: str = "auto"
-    distribution: str = "auto"
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    steps: int = 1000
     log_every: int = 100
     sample_every: int = 1000
     checkpoint_every: int = 1000
     n_sample_images: int = 64
     eval_every: int = 0
     eval_samples: int = 2000
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    distribution: str = "auto"
+    precision: str = "auto"
+    jit_compile: bool = False
     steps_per_call: int = 20
     resume: str = "auto"
 
+
+SECTIONS = {"model": ModelConfig, "objective": ObjectiveConfig, "optimizer": OptimizerConfig,
+            "schedule": ScheduleConfig, "runtime": RuntimeConfig}
+# What a checkpoint's weights depend on. Schedule and runtime only change how
+# long, how verbosely or on what hardware a run goes (weights are float32 in
+# every precision), so a checkpoint stays valid when only they change.
+RESULT_SECTIONS = ("model", "objective", "optimizer")
+
+
+def _fields(cls) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def _section_from_params(cls, values: Any, where: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: must be a mapping of parameters (got {values!r})")
+    known = _fields(cls)
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown parameter "
+                          f"(known: {', '.join(known)})")
+    values = dict(values)
+    if "hidden_units" in values:
+        values["hidden_units"] = tuple(int(u) for u in values["hidden_units"])
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    variant: str = "gan"
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
     @classmethod
     def from_params(cls, params: dict[str, Any], prefix: str = "training") -> TrainingConfig:
-        """Build from a parameter dict; errors name ``<prefix>.<parameter>``."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(params) - known)
+        """Build from nested parameters; errors name ``<prefix>.<section>.<parameter>``."""
+        top = {"variant", "seed", *SECTIONS}
+        unknown = sorted(set(params) - top)
         if unknown:
             raise ConfigError(f"{prefix}.{unknown[0]}: unknown training parameter "
-                              f"(known: {', '.join(sorted(known))})")
-        values = dict(params)
-        if "hidden_units" in values:
-            values["hidden_units"] = tuple(int(u) for u in values["hidden_units"])
+                              f"(known: variant, seed, and the sections {', '.join(SECTIONS)})")
+        values = {k: params[k] for k in ("variant", "seed") if k in params}
+        for name, cls_ in SECTIONS.items():
+            values[name] = _section_from_params(cls_, params.get(name, {}), f"{prefix}.{name}")
         config = cls(**values)
         config.validate(prefix)
         return config
 
-    def validate(self, prefix: str = "training") -> None:
-        def fail(name: str, problem: str) -> None:
-            raise ConfigError(f"{prefix}.{name}: {problem} (got {getattr(self, name)!r})")
+    def replace(self, **sections: dict[str, Any]) -> TrainingConfig:
+        """A copy with some fields of some sections changed: ``replace(schedule={"steps": 5})``."""
+        changes = {}
+        for name, values in sections.items():
+            if name in SECTIONS:
+                changes[name] = dataclasses.replace(getattr(self, name), **values)
+            else:
+                changes[name] = values
+        return dataclasses.replace(self, **changes)
 
-        for name, allowed in (("architecture", ARCHITECTURES), ("loss", CRITIC_LOSSES),
-                              ("lipschitz", LIPSCHITZ), ("optimizer", OPTIMIZERS),
-                              ("distribution", DISTRIBUTIONS), ("resume", RESUME),
-                              ("critic_norm", CRITIC_NORMS), ("precision", PRECISIONS)):
-            if getattr(self, name) not in allowed:
-                fail(name, f"must be one of {', '.join(allowed)}")
-        for name in ("latent_dim", "filters", "batch_size", "n_critic", "steps", "log_every",
-                     "sample_every", "checkpoint_every", "n_sample_images", "eval_samples",
-                     "steps_per_call"):
-            if int(getattr(self, name)) < 1:
-                fail(name, "must be at least 1")
-        if self.eval_every < 0:
-            fail("eval_every", "must be 0 (off) or positive")
-        if self.learning_rate <= 0:
-            fail("learning_rate", "must be positive")
-        if not self.hidden_units or min(self.hidden_units) < 1:
-            fail("hidden_units", "must be a non-empty list of positive sizes")
-        if self.lipschitz == "clip" and self.clip_value <= 0:
-            fail("clip_value", "must be positive")
-        if self.lipschitz == "gradient_penalty" and self.gp_weight <= 0:
-            fail("gp_weight", "must be positive")
-        if self.lipschitz == "gradient_penalty" and self.critic_norm == "batch":
-            fail("critic_norm", "batch norm breaks the per-example gradient penalty; "
-                 "use none or layer")
-        if not 0.0 <= self.ema_decay < 1.0:
-            fail("ema_decay", "must be in [0, 1)")
-        for name in ("beta_1", "beta_2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                fail(name, "must be in [0, 1)")
+    # ----- validation -----------------------------------------------------------
+    def validate(self, prefix: str = "training") -> None:
+        def fail(path: str, problem: str) -> None:
+            section, _, name = path.partition(".")
+            value = getattr(getattr(self, section), name) if name else getattr(self, section)
+            raise ConfigError(f"{prefix}.{path}: {problem} (got {value!r})")
+
+        model, objective, optimizer = self.model, self.objective, self.optimizer
+        schedule, runtime = self.schedule, self.runtime
+        for path, names in (("model.architecture", NETWORKS.names),
+                            ("model.critic_norm", CRITIC_NORMS.names),
+                            ("objective.loss", LOSSES.names),
+                            ("objective.regularizer", REGULARIZERS.names),
+                            ("optimizer.name", OPTIMIZERS.names),
+                            ("runtime.distribution", DISTRIBUTIONS),
+                            ("runtime.precision", PRECISIONS), ("runtime.resume", RESUME)):
+            section, name = path.split(".")
+            if getattr(getattr(self, section), name) not in names:
+                fail(path, f"must be one of {', '.join(names)}")
+        for path in ("model.latent_dim", "model.filters", "objective.n_critic",
+                     "optimizer.batch_size", "schedule.steps", "schedule.log_every",
+                     "schedule.sample_every", "schedule.checkpoint_every",
+                     "schedule.n_sample_images", "schedule.eval_samples",
+                     "runtime.steps_per_call"):
+            section, name = path.split(".")
+            if int(getattr(getattr(self, section), name)) < 1:
+                fail(path, "must be at least 1")
+        if schedule.eval_every < 0:
+            fail("schedule.eval_every", "must be 0 (off) or positive")
+        if not model.hidden_units or min(model.hidden_units) < 1:
+            fail("model.hidden_units", "must be a non-empty list of positive sizes")
+        if optimizer.learning_rate <= 0:
+            fail("optimizer.learning_rate", "must be positive")
+        if optimizer.critic_learning_rate is not None and optimizer.critic_learning_rate <= 0:
+            fail("optimizer.critic_learning_rate", "must be positive, or null for learning_rate")
+        for name in ("beta_1", "beta_2", "ema_decay"):
+            if not 0.0 <= getattr(optimizer, name) < 1.0:
+                fail(f"optimizer.{name}", "must be in [0, 1)")
+        regularizer = REGULARIZERS[objective.regularizer]
+        if regularizer.strength and getattr(objective, regularizer.strength) <= 0:
+            fail(f"objective.{regularizer.strength}",
+                 f"must be positive for the {objective.regularizer} regularizer")
+        if regularizer.per_example_gradients and CRITIC_NORMS[model.critic_norm].mixes_examples:
+            fail("model.critic_norm", f"{model.critic_norm} norm mixes the examples of a batch, "
+                 f"which breaks the per-example {objective.regularizer} penalty; use none or layer")
 
     def check_image_shape(self, image_shape: tuple[int, ...], prefix: str = "training") -> None:
         """Fail when the architecture cannot make images of ``image_shape``."""
-        if len(image_shape) != 3 or image_shape[-1] not in (1, 3):
-            raise ConfigError(f"{prefix}.architecture: images must be HxWx1 or HxWx3, "
-                              f"got {image_shape}")
-        if self.architecture == "dcgan" and (
-            image_shape[0] != image_shape[1] or dcgan_upsamplings(image_shape[0]) is None
-        ):
-            raise ConfigError(
-                f"{prefix}.architecture: dcgan makes square images of 4 or 7 times a power "
-                f"of two (28, 32, 64, ...), not {image_shape[0]}x{image_shape[1]}; use mlp "
-                f"or resize the data"
-            )
+        problem = image_shape_problem(self.model.architecture, tuple(image_shape))
+        if problem:
+            raise ConfigError(f"{prefix}.model.architecture: {problem}")
 
     def check_replicas(self, replicas: int, prefix: str = "training") -> None:
-        if self.batch_size % replicas:
-            raise ConfigError(f"{prefix}.batch_size: {self.batch_size} is not divisible by "
-                              f"the {replicas} replicas of the distribution strategy")
+        if self.optimizer.batch_size % replicas:
+            raise ConfigError(f"{prefix}.optimizer.batch_size: {self.optimizer.batch_size} is not "
+                              f"divisible by the {replicas} replicas of the distribution strategy")
 
+    # ----- export -----------------------------------------------------------------
     def as_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
-        values["hidden_units"] = list(self.hidden_units)
+        values["model"]["hidden_units"] = list(self.model.hidden_units)
         return values
 
     def fingerprint(self, image_shape: tuple[int, ...]) -> str:
-        """A hash of everything that a checkpoint depends on."""
-        relevant = {k: v for k, v in self.as_dict().items() if k not in SCHEDULE_FIELDS}
-        relevant["image_shape"] = list(image_shape)
+        """A hash of everything a checkpoint depends on: the seed and the result sections."""
+        values = self.as_dict()
+        relevant = {"seed": self.seed, "image_shape": list(image_shape),
+                    **{name: values[name] for name in RESULT_SECTIONS}}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]

@@ -20,7 +20,7 @@ def make_distributed_dataset(images: np.ndarray, config: TrainingConfig, start_s
     """Real batches ``[n_critic, batch / replicas, *image]``, split across ``strategy``'s
     replicas with the global batch preserved."""
     replicas = strategy.num_replicas_in_sync
-    batch, k = config.batch_size, config.n_critic
+    batch, k = config.optimizer.batch_size, config.objective.n_critic
     per_replica = batch // replicas
     pool = tf.constant(images, dtype=tf.float32)
 
@@ -56,26 +56,34 @@ def make_distributed_dataset(images: np.ndarray, config: TrainingConfig, start_s
     return strategy.distribute_datasets_from_function(dataset_fn)
 
 
-def step_noise(config: TrainingConfig, step: tf.Tensor, replica: tf.Tensor, replicas: int
-               ) -> dict[str, tf.Tensor]:
+def step_noise(config: TrainingConfig, step: tf.Tensor, replica: tf.Tensor, replicas: int,
+               perturbation_shape: tuple[int, ...] | None = None) -> dict[str, tf.Tensor]:
     """This replica's share of the noise of one generator step.
 
     ``z[i]`` feeds critic update ``i`` (``i < n_critic``) and ``z[n_critic]`` the
-    generator update; ``epsilon[i]`` holds the gradient penalty's draws of
-    critic update ``i``. The global batch is drawn and sliced, so any replica
-    count sees the same numbers.
+    generator update; ``epsilon[i]`` holds the penalties' per-example draws of
+    critic update ``i``; with ``perturbation_shape`` (an image shape),
+    ``perturbation[i]`` holds U[0, 1] noise per pixel for it. The global batch
+    is drawn and sliced, so any replica count sees the same numbers.
     """
-    batch, k = config.batch_size, config.n_critic
+    batch, k = config.optimizer.batch_size, config.objective.n_critic
     per_replica = batch // replicas
     key = tf.random.experimental.stateless_fold_in(tf.constant([config.seed, 0], tf.int64), step)
     z_key, epsilon_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
-    z = tf.random.stateless_normal([k + 1, batch, config.latent_dim], seed=z_key)
+    z = tf.random.stateless_normal([k + 1, batch, config.model.latent_dim], seed=z_key)
     epsilon = tf.random.stateless_uniform([k, batch], seed=epsilon_key)
     begin = tf.cast(replica, tf.int32) * per_replica
-    return {"z": z[:, begin:begin + per_replica], "epsilon": epsilon[:, begin:begin + per_replica]}
+    noise = {"z": z[:, begin:begin + per_replica], "epsilon": epsilon[:, begin:begin + per_replica]}
+    if perturbation_shape is not None:
+        # A key of its own, so that adding it leaves every other draw unchanged.
+        perturbation_key = tf.random.experimental.stateless_fold_in(key, 1)
+        perturbation = tf.random.stateless_uniform([k, batch, *perturbation_shape],
+                                                   seed=perturbation_key)
+        noise["perturbation"] = perturbation[:, begin:begin + per_replica]
+    return noise
 
 
 def sample_noise(config: TrainingConfig) -> tf.Tensor:
     """The fixed noise batch behind every sample grid of a run."""
-    return tf.random.stateless_normal([config.n_sample_images, config.latent_dim],
+    return tf.random.stateless_normal([config.schedule.n_sample_images, config.model.latent_dim],
                                       seed=[config.seed, 2**31 - 1])

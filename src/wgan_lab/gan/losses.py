@@ -1,16 +1,19 @@
-"""Per-example GAN losses and Lipschitz constraints.
+"""Adversarial losses: matched (critic loss, generator loss) pairs, per example.
 
-Every loss returns one value per example, so that callers average over the
-GLOBAL batch (``tf.nn.compute_average_loss``) and get correctly scaled
-gradients on any number of replicas. Critic outputs are logits (unbounded).
+Every function returns one value per example, so that callers average over
+the GLOBAL batch (``tf.nn.compute_average_loss``) and get correctly scaled
+gradients on any number of replicas. Critic outputs are unbounded scores
+(logits for the losses that read them as probabilities). Adding a loss is one
+entry in ``LOSSES`` and one test against hand-computed values.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import tensorflow as tf
 
-CRITIC_LOSSES = ("minimax", "non_saturating", "wasserstein")
+from .registry import Registry
 
 
 def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
@@ -38,44 +41,45 @@ def wasserstein_generator_loss(fake_scores: tf.Tensor) -> tf.Tensor:
     return -fake_scores
 
 
-def critic_loss(kind: str) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
-    """The critic (discriminator) loss that pairs with generator loss ``kind``."""
-    return wasserstein_critic_loss if kind == "wasserstein" else discriminator_loss
+def least_squares_critic_loss(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> tf.Tensor:
+    """1/2 (D(x) - 1)^2 + 1/2 D(G(z))^2: LSGAN's 0-1 coding (Mao et al. 2017, a=0, b=1)."""
+    return 0.5 * tf.square(real_scores - 1.0) + 0.5 * tf.square(fake_scores)
 
 
-def generator_loss(kind: str) -> Callable[[tf.Tensor], tf.Tensor]:
-    """The generator loss named ``kind`` (one of ``CRITIC_LOSSES``)."""
-    return {
-        "minimax": minimax_generator_loss,
-        "non_saturating": non_saturating_generator_loss,
-        "wasserstein": wasserstein_generator_loss,
-    }[kind]
+def least_squares_generator_loss(fake_scores: tf.Tensor) -> tf.Tensor:
+    """1/2 (D(G(z)) - 1)^2 (c=1: the generator wants its samples scored as real)."""
+    return 0.5 * tf.square(fake_scores - 1.0)
 
 
-def gradient_penalty(
-    critic: Callable[[tf.Tensor], tf.Tensor],
-    real: tf.Tensor,
-    fake: tf.Tensor,
-    epsilon: tf.Tensor,
-) -> tf.Tensor:
-    """(||grad_x f(x_hat)||_2 - 1)^2 per example (Gulrajani et al. 2017).
-
-    ``epsilon`` holds one U[0, 1] draw per example, broadcast over the image;
-    x_hat = eps * real + (1 - eps) * fake, and the norm runs over all non-batch axes.
-    """
-    eps = tf.reshape(tf.cast(epsilon, real.dtype), [-1] + [1] * (len(real.shape) - 1))
-    interpolated = eps * real + (1.0 - eps) * fake
-    with tf.GradientTape() as tape:
-        tape.watch(interpolated)
-        scores = critic(interpolated)
-    grads = tape.gradient(scores, interpolated)
-    axes = list(range(1, len(grads.shape)))
-    # The epsilon inside the sqrt keeps the gradient of the norm finite at 0.
-    norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=axes) + 1e-12)
-    return tf.square(norm - 1.0)
+def hinge_critic_loss(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> tf.Tensor:
+    """max(0, 1 - D(x)) + max(0, 1 + D(G(z))) (Lim & Ye 2017; Miyato et al. 2018)."""
+    return tf.nn.relu(1.0 - real_scores) + tf.nn.relu(1.0 + fake_scores)
 
 
-def clip_weights(variables, clip_value: float) -> None:
-    """WGAN's Lipschitz constraint: every critic weight into [-c, c]."""
-    for variable in variables:
-        variable.assign(tf.clip_by_value(variable, -clip_value, clip_value))
+@dataclass(frozen=True)
+class Loss:
+    """A matched pair: the critic's loss and the generator's, both per example."""
+
+    critic: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+    generator: Callable[[tf.Tensor], tf.Tensor]
+    formula: str
+    paper: str
+
+
+LOSSES: Registry[Loss] = Registry("loss", {
+    "minimax": Loss(discriminator_loss, minimax_generator_loss,
+                    "D: -log D(x) - log(1 - D(G(z))); G: log(1 - D(G(z)))",
+                    "Goodfellow et al. 2014"),
+    "non_saturating": Loss(discriminator_loss, non_saturating_generator_loss,
+                           "D: -log D(x) - log(1 - D(G(z))); G: -log D(G(z))",
+                           "Goodfellow et al. 2014"),
+    "wasserstein": Loss(wasserstein_critic_loss, wasserstein_generator_loss,
+                        "D: f(G(z)) - f(x); G: -f(G(z))", "Arjovsky et al. 2017"),
+    "least_squares": Loss(least_squares_critic_loss, least_squares_generator_loss,
+                          "D: (D(x) - 1)²/2 + D(G(z))²/2; G: (D(G(z)) - 1)²/2",
+                          "Mao et al. 2017"),
+    # The hinge generator loss is the Wasserstein one: -D(G(z)).
+    "hinge": Loss(hinge_critic_loss, wasserstein_generator_loss,
+                  "D: max(0, 1 - D(x)) + max(0, 1 + D(G(z))); G: -D(G(z))",
+                  "Lim & Ye 2017; Miyato et al. 2018"),
+})

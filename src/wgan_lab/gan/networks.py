@@ -1,11 +1,39 @@
-"""Generator and critic networks: the classic MLP and DCGAN-style convolutional nets."""
+"""Generator and critic networks, by name: the classic MLP and DCGAN-style convolutional nets.
+
+``NETWORKS`` maps a name to its two builders, the image shapes it can make,
+and whether reduced-precision compute pays off for it; ``CRITIC_NORMS`` maps
+a normalisation name to its layer. Builders read the ``model`` section of the
+training configuration (``latent_dim``, ``hidden_units``, ``filters``,
+``critic_norm``) and take the compute precision; outputs are float32 whatever
+the precision, weights always float32.
+"""
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import keras
 from keras import layers
 
-ARCHITECTURES = ("mlp", "dcgan")
-CRITIC_NORMS = ("none", "layer", "batch")
+from .registry import Registry
+
+
+@dataclass(frozen=True)
+class CriticNorm:
+    layer: Callable[[dict], layers.Layer] | None
+    # Whether the layer mixes the examples of a batch (batch statistics): such a
+    # critic must score real and fake together, and cannot take per-example penalties.
+    mixes_examples: bool = False
+
+
+CRITIC_NORMS: Registry[CriticNorm] = Registry("critic_norm", {
+    "none": CriticNorm(None),
+    "layer": CriticNorm(lambda dtype: layers.LayerNormalization(**dtype)),
+    # Synchronized batch norm keeps multi-replica training equal to one replica.
+    "batch": CriticNorm(lambda dtype: layers.BatchNormalization(synchronized=True, **dtype),
+                        mixes_examples=True),
+})
 
 
 def dcgan_upsamplings(size: int) -> int | None:
@@ -17,77 +45,130 @@ def dcgan_upsamplings(size: int) -> int | None:
     return None
 
 
-def build_generator(architecture: str, latent_dim: int, image_shape: tuple[int, int, int],
-                    hidden_units: tuple[int, ...] = (128, 128), filters: int = 64,
-                    precision: str = "float32") -> keras.Model:
-    """z -> image in [-1, 1] (tanh output, float32 whatever the ``precision``).
+def _spectral(layer: layers.Layer, spectral_norm: bool) -> layers.Layer:
+    return layers.SpectralNormalization(layer) if spectral_norm else layer
 
-    ``precision="mixed_bfloat16"`` computes the hidden layers in bfloat16 with
-    float32 weights; the output layer stays in float32.
-    """
-    height, width, channels = image_shape
+
+def _normalize(x, norm: str, dtype: dict):
+    factory = CRITIC_NORMS[norm].layer
+    return factory(dtype)(x) if factory else x
+
+
+def _score(x, spectral_norm: bool) -> keras.KerasTensor:
+    return _spectral(layers.Dense(1, dtype="float32"), spectral_norm)(x)
+
+
+# ----- the MLP ------------------------------------------------------------------
+def mlp_generator(image_shape: tuple[int, int, int], model: Any, precision: str) -> keras.Model:
     hidden = {"dtype": precision}
-    z = keras.Input((latent_dim,), name="z")
-    if architecture == "mlp":
-        x = z
-        for units in hidden_units:
-            x = layers.LeakyReLU(0.2, **hidden)(layers.Dense(units, **hidden)(x))
-        x = layers.Dense(height * width * channels, activation="tanh", dtype="float32")(x)
-        out = layers.Reshape(image_shape)(x)
-    elif architecture == "dcgan":
-        doublings = dcgan_upsamplings(height)
-        if doublings is None or height != width:
-            raise ValueError(f"dcgan cannot make {height}x{width} images")
-        base = height // 2**doublings
-        width_mult = 2 ** (doublings - 1)
-        x = layers.Dense(base * base * filters * width_mult, use_bias=False, **hidden)(z)
-        # Synchronized batch norm keeps multi-replica training equal to one replica.
+    z = keras.Input((model.latent_dim,), name="z")
+    x = z
+    for units in model.hidden_units:
+        x = layers.LeakyReLU(0.2, **hidden)(layers.Dense(units, **hidden)(x))
+    height, width, channels = image_shape
+    x = layers.Dense(height * width * channels, activation="tanh", dtype="float32")(x)
+    return keras.Model(z, layers.Reshape(image_shape)(x), name="generator")
+
+
+def mlp_critic(image_shape: tuple[int, int, int], model: Any, precision: str,
+               spectral_norm: bool = False) -> keras.Model:
+    hidden = {"dtype": precision}
+    image = keras.Input(image_shape, name="image")
+    x = layers.Flatten(**hidden)(image)
+    for units in model.hidden_units:
+        x = _normalize(_spectral(layers.Dense(units, **hidden), spectral_norm)(x),
+                       model.critic_norm, hidden)
+        x = layers.LeakyReLU(0.2, **hidden)(x)
+    return keras.Model(image, _score(x, spectral_norm), name="critic")
+
+
+def mlp_shape_problem(image_shape: tuple[int, ...]) -> str | None:
+    return None  # a dense layer makes any size
+
+
+# ----- DCGAN --------------------------------------------------------------------
+def dcgan_generator(image_shape: tuple[int, int, int], model: Any, precision: str) -> keras.Model:
+    hidden = {"dtype": precision}
+    height, _, channels = image_shape
+    doublings = dcgan_upsamplings(height)
+    base, filters = height // 2**doublings, model.filters
+    width_mult = 2 ** (doublings - 1)
+    z = keras.Input((model.latent_dim,), name="z")
+    x = layers.Dense(base * base * filters * width_mult, use_bias=False, **hidden)(z)
+    x = layers.ReLU(**hidden)(layers.BatchNormalization(synchronized=True, **hidden)(x))
+    x = layers.Reshape((base, base, filters * width_mult), **hidden)(x)
+    for i in range(doublings - 1):
+        x = layers.Conv2DTranspose(filters * width_mult // 2 ** (i + 1), 4, strides=2,
+                                   padding="same", use_bias=False, **hidden)(x)
         x = layers.ReLU(**hidden)(layers.BatchNormalization(synchronized=True, **hidden)(x))
-        x = layers.Reshape((base, base, filters * width_mult), **hidden)(x)
-        for i in range(doublings - 1):
-            x = layers.Conv2DTranspose(filters * width_mult // 2 ** (i + 1), 4, strides=2,
-                                       padding="same", use_bias=False, **hidden)(x)
-            x = layers.ReLU(**hidden)(layers.BatchNormalization(synchronized=True, **hidden)(x))
-        out = layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
-                                     activation="tanh", dtype="float32")(x)
-    else:
-        raise ValueError(f"unknown architecture {architecture!r}")
+    out = layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
+                                 activation="tanh", dtype="float32")(x)
     return keras.Model(z, out, name="generator")
 
 
-def build_critic(architecture: str, image_shape: tuple[int, int, int],
-                 hidden_units: tuple[int, ...] = (128, 128), filters: int = 64,
-                 norm: str = "none", precision: str = "float32") -> keras.Model:
-    """image -> [batch, 1] unbounded scores (logits for the GAN, critic values for WGANs).
-
-    With ``precision="mixed_bfloat16"`` the hidden layers compute in bfloat16;
-    the score layer stays in float32.
-    """
+def dcgan_critic(image_shape: tuple[int, int, int], model: Any, precision: str,
+                 spectral_norm: bool = False) -> keras.Model:
     hidden = {"dtype": precision}
     image = keras.Input(image_shape, name="image")
-    if architecture == "mlp":
-        x = layers.Flatten(**hidden)(image)
-        for units in hidden_units:
-            x = _normalize(layers.Dense(units, **hidden)(x), norm, hidden)
-            x = layers.LeakyReLU(0.2, **hidden)(x)
-    elif architecture == "dcgan":
-        doublings = dcgan_upsamplings(image_shape[0])
-        if doublings is None:
-            raise ValueError(f"dcgan cannot take {image_shape[0]}x{image_shape[1]} images")
-        x = image
-        for i in range(doublings):
-            x = layers.Conv2D(filters * 2**i, 4, strides=2, padding="same", **hidden)(x)
-            # The first layer is never normalised (as in DCGAN).
-            x = layers.LeakyReLU(0.2, **hidden)(_normalize(x, norm, hidden) if i else x)
-        x = layers.Flatten(**hidden)(x)
-    else:
-        raise ValueError(f"unknown architecture {architecture!r}")
-    return keras.Model(image, layers.Dense(1, dtype="float32")(x), name="critic")
+    x = image
+    for i in range(dcgan_upsamplings(image_shape[0])):
+        conv = layers.Conv2D(model.filters * 2**i, 4, strides=2, padding="same", **hidden)
+        x = _spectral(conv, spectral_norm)(x)
+        # The first layer is never normalised (as in DCGAN).
+        x = layers.LeakyReLU(0.2, **hidden)(_normalize(x, model.critic_norm, hidden) if i else x)
+    x = layers.Flatten(**hidden)(x)
+    return keras.Model(image, _score(x, spectral_norm), name="critic")
 
 
-def _normalize(x, norm: str, hidden: dict):
-    if norm == "batch":
-        return layers.BatchNormalization(synchronized=True, **hidden)(x)
-    if norm == "layer":
-        return layers.LayerNormalization(**hidden)(x)
-    return x
+def dcgan_shape_problem(image_shape: tuple[int, ...]) -> str | None:
+    if image_shape[0] != image_shape[1] or dcgan_upsamplings(image_shape[0]) is None:
+        return (f"dcgan makes square images of 4 or 7 times a power of two (28, 32, 64, ...), "
+                f"not {image_shape[0]}x{image_shape[1]}; use mlp or resize the data")
+    return None
+
+
+@dataclass(frozen=True)
+class Network:
+    generator: Callable[..., keras.Model]
+    critic: Callable[..., keras.Model]
+    # A reason why the network cannot make images of a shape, or None.
+    shape_problem: Callable[[tuple[int, ...]], str | None]
+    # Whether bfloat16 compute speeds it up on CPUs with bfloat16 matrix units
+    # (benchmarks/training.py): convolutions yes; the small MLP's step is bound
+    # by per-operation overhead, not arithmetic.
+    reduced_precision_pays: bool
+    summary: str
+
+
+NETWORKS: Registry[Network] = Registry("architecture", {
+    "mlp": Network(mlp_generator, mlp_critic, mlp_shape_problem, False,
+                   "z -> hidden_units -> image, leaky ReLU; critic mirrored"),
+    "dcgan": Network(dcgan_generator, dcgan_critic, dcgan_shape_problem, True,
+                     "transposed convolutions with batch norm; strided-convolution critic"),
+})
+
+
+def image_shape_problem(architecture: str, image_shape: tuple[int, ...]) -> str | None:
+    """Why ``architecture`` cannot make ``image_shape`` images, or None when it can."""
+    if len(image_shape) != 3 or image_shape[-1] not in (1, 3):
+        return f"images must be HxWx1 or HxWx3, got {tuple(image_shape)}"
+    return NETWORKS[architecture].shape_problem(tuple(image_shape))
+
+
+def build_generator(image_shape: tuple[int, int, int], model: Any,
+                    precision: str = "float32") -> keras.Model:
+    """z -> image in [-1, 1] (tanh output, float32 whatever the ``precision``)."""
+    problem = image_shape_problem(model.architecture, image_shape)
+    if problem:
+        raise ValueError(problem)
+    return NETWORKS[model.architecture].generator(tuple(image_shape), model, precision)
+
+
+def build_critic(image_shape: tuple[int, int, int], model: Any, precision: str = "float32",
+                 spectral_norm: bool = False) -> keras.Model:
+    """image -> [batch, 1] unbounded scores (logits for the GAN losses, critic values otherwise)."""
+    problem = image_shape_problem(model.architecture, image_shape)
+    if problem:
+        raise ValueError(problem)
+    return NETWORKS[model.architecture].critic(tuple(image_shape), model, precision,
+                                               spectral_norm)

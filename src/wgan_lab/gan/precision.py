@@ -5,6 +5,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from .networks import NETWORKS
+
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 
 
@@ -25,16 +27,16 @@ def cpu_has_bfloat16_matrix_units(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool
 def resolve_precision(precision: str, architecture: str) -> str:
     """The concrete precision for ``precision``.
 
-    "auto" picks bfloat16 compute for the convolutional nets on CPUs with
-    bfloat16 matrix units, where it runs the training step 1.4x-1.6x faster
-    (benchmarks/training.py). The 128-128 MLP stays in float32: its step is
-    bound by per-operation overhead, not arithmetic, so bfloat16 gains nothing
-    there. GPUs stay in float32 too: float16 needs loss scaling, which this
-    trainer does not do, and no GPU was at hand to validate bfloat16 on one.
+    "auto" picks bfloat16 compute for networks whose registry entry says it
+    pays off (the convolutional nets: 1.4x-1.6x faster training steps,
+    benchmarks/training.py) on CPUs with bfloat16 matrix units. GPUs stay in
+    float32: float16 needs loss scaling, which this trainer does not do, and no
+    GPU was at hand to validate bfloat16 on one.
     """
     if precision != "auto":
         return precision
-    if (architecture == "dcgan" and not tf.config.list_physical_devices("GPU")
+    if (NETWORKS[architecture].reduced_precision_pays
+            and not tf.config.list_physical_devices("GPU")
             and cpu_has_bfloat16_matrix_units()):
         return "mixed_bfloat16"
     return "float32"

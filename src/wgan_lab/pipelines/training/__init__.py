@@ -1,4 +1,4 @@
-"""One training pipeline, instantiated per variant (gan, wgan, wgan_gp) by namespace."""
-from .pipeline import VARIANTS, create_pipeline
+"""One training pipeline, instantiated per variant by namespace."""
+from .pipeline import create_pipeline
 
-__all__ = ["VARIANTS", "create_pipeline"]
+__all__ = ["create_pipeline"]

@@ -10,7 +10,7 @@ from PIL import Image
 
 from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.gan.trainer import Callbacks, GANTrainer
-from wgan_lab.pipelines.evaluation.nodes import FeatureSpace, in_training_fid
+from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
 from wgan_lab.tracking import TrainingTracker, log_trained_generator
 from wgan_lab.visualize import image_grid
 
@@ -30,7 +30,8 @@ def train_variant(
     config = TrainingConfig.from_params(training, prefix=f"{variant}.training")
     trainer = GANTrainer(config, train_images.shape[1:])
     grids: dict[str, Image.Image] = {}
-    fid_of = in_training_fid(feature_space, test_images, config.eval_samples, config.seed)
+    fid_of = in_training_fid(feature_space, test_images, config.schedule.eval_samples,
+                             config.seed)
 
     # Only the chief of a multi-worker cluster logs to MLflow.
     params = {**config.as_dict(), "resolved_precision": trainer.precision,
@@ -55,4 +56,5 @@ def train_variant(
 def log_generator(generator: keras.Model, history: pd.DataFrame, run_id: str,
                   training: dict[str, Any]) -> None:
     """Log the saved generator as an MLflow model, and the history table."""
-    log_trained_generator(run_id or None, generator, history, int(training["latent_dim"]))
+    log_trained_generator(run_id or None, generator, history,
+                          int(training["model"]["latent_dim"]))

@@ -3,7 +3,6 @@ from kedro.pipeline import Node, Pipeline
 
 from .nodes import log_generator, train_variant
 
-VARIANTS = ("gan", "wgan", "wgan_gp")
 
 
 def create_template() -> Pipeline:

@@ -1,0 +1,233 @@
+"""The compiled part of training: networks, optimizers and the fused generator step.
+
+One ``TrainingStep.run`` call is a ``tf.function`` that runs up to
+``steps_per_call`` generator steps, each with its ``n_critic`` critic updates,
+in a graph loop. What the objective is comes from the registries: the loss
+pair from ``LOSSES``, the penalty, constraint or spectral normalisation from
+``REGULARIZERS``, the networks from ``NETWORKS``. Losses are per example and
+averaged over the GLOBAL batch, so R replicas compute what one would.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from .config import TrainingConfig
+from .inputs import step_noise
+from .losses import LOSSES
+from .networks import CRITIC_NORMS, build_critic, build_generator
+from .optimizers import make_optimizers
+from .precision import resolve_precision
+from .regularizers import REGULARIZERS
+
+# Columns of the training history, in order.
+METRICS = (
+    "critic_loss", "generator_loss", "wasserstein_estimate", "gradient_penalty",
+    "critic_grad_norm", "generator_grad_norm", "d_real", "d_fake",
+)
+
+
+class TrainingStep:
+    """Builds the networks and optimizers in ``strategy``'s scope; ``run`` trains them."""
+
+    def __init__(self, config: TrainingConfig, image_shape: tuple[int, int, int],
+                 strategy: tf.distribute.Strategy) -> None:
+        self.config = config
+        self.image_shape = tuple(int(d) for d in image_shape)
+        self.strategy = strategy
+        self.replicas = strategy.num_replicas_in_sync
+        self.loss = LOSSES[config.objective.loss]
+        self.regularizer = REGULARIZERS[config.objective.regularizer]
+        self._scores_together = CRITIC_NORMS[config.model.critic_norm].mixes_examples
+        self.precision = resolve_precision(config.runtime.precision, config.model.architecture)
+
+        keras.utils.set_random_seed(config.seed)
+        with strategy.scope():
+            self.generator = build_generator(self.image_shape, config.model, self.precision)
+            self.critic = build_critic(self.image_shape, config.model, self.precision,
+                                       spectral_norm=self.regularizer.spectral_norm)
+            self.ema_generator = None
+            if config.optimizer.ema_decay > 0:
+                self.ema_generator = keras.models.clone_model(self.generator)
+                self.ema_generator.set_weights(self.generator.get_weights())
+            self.generator_optimizer, self.critic_optimizer = make_optimizers(config.optimizer)
+            # Keras 3 optimizers must be built eagerly in the scope, or a
+            # multi-replica tf.function fails at trace time.
+            self.generator_optimizer.build(self.generator.trainable_variables)
+            self.critic_optimizer.build(self.critic.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="elapsed")
+            # The training images' pixel std, for penalties that perturb real data;
+            # set from the images by ``use_images``, never checkpointed.
+            self.data_std = tf.Variable(1.0, dtype=tf.float32, trainable=False, name="data_std")
+
+        grads = tf.function(jit_compile=True) if config.runtime.jit_compile else (lambda f: f)
+        self._critic_grads = grads(self._critic_grads_fn)
+        self._generator_grads = grads(self._generator_grads_fn)
+        self.run = tf.function(self._run)
+
+    def use_images(self, images) -> None:
+        """Take what the step needs to know of the training set (its pixel std)."""
+        self.data_std.assign(float(images.std(dtype="float64")))
+
+    def trackables(self) -> dict:
+        """What a checkpoint holds."""
+        tracked = dict(generator=self.generator, critic=self.critic,
+                       generator_optimizer=self.generator_optimizer,
+                       critic_optimizer=self.critic_optimizer, step=self.step, elapsed=self.elapsed)
+        if self.ema_generator is not None:
+            tracked["ema_generator"] = self.ema_generator
+        return tracked
+
+    def state_variables(self) -> list:
+        """Every variable a checkpoint holds."""
+        models = [self.generator, self.critic]
+        if self.ema_generator is not None:
+            models.append(self.ema_generator)
+        return ([v for m in models for v in m.variables]
+                + list(self.generator_optimizer.variables) + list(self.critic_optimizer.variables)
+                + [self.step, self.elapsed])
+
+    def adopt_chief_state(self) -> None:
+        """Give every worker the chief's state (restored or fresh).
+
+        Only the chief keeps checkpoints, so on separate machines the other
+        workers restore nothing; all must go on from the chief's step and weights.
+        """
+        variables = self.state_variables()
+
+        @tf.function
+        def broadcast():
+            for variable in variables:
+                def chief_value(variable=variable):
+                    value = tf.convert_to_tensor(variable)
+                    first = tf.distribute.get_replica_context().replica_id_in_sync_group == 0
+                    return tf.where(first, value, tf.zeros_like(value))
+                variable.assign(self.strategy.reduce(
+                    tf.distribute.ReduceOp.SUM, self.strategy.run(chief_value), axis=None))
+
+        broadcast()
+
+    @property
+    def sampling_generator(self) -> keras.Model:
+        """The generator to sample and export: the EMA copy when there is one."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    # ----- per-replica pieces -------------------------------------------------
+    def _average(self, per_example: tf.Tensor) -> tf.Tensor:
+        return tf.nn.compute_average_loss(per_example,
+                                          global_batch_size=self.config.optimizer.batch_size)
+
+    def _scores(self, images: tf.Tensor) -> tf.Tensor:
+        return tf.squeeze(self.critic(images, training=True), axis=-1)
+
+    def _real_and_fake_scores(self, real, fake) -> tuple[tf.Tensor, tf.Tensor]:
+        if self._scores_together:
+            # One call on both halves, so that they share the batch statistics:
+            # with separate calls each half is centred on its own and the two
+            # become hard to tell apart.
+            scores = self._scores(tf.concat([real, fake], axis=0))
+            return scores[: tf.shape(real)[0]], scores[tf.shape(real)[0]:]
+        # Examples are scored independently: two calls skip the concatenation
+        # (~10% of an MLP critic step).
+        return self._scores(real), self._scores(fake)
+
+    def _critic_grads_fn(self, real, fake, draws, with_metrics: bool = True):
+        with tf.GradientTape() as tape:
+            real_scores, fake_scores = self._real_and_fake_scores(real, fake)
+            per_example = self.loss.critic(real_scores, fake_scores)
+            if self.regularizer.penalty is not None:
+                penalty = self.regularizer.penalty(self._scores, real, fake, draws)
+                per_example = per_example + self.config.objective.penalty_weight * penalty
+            else:
+                penalty = tf.zeros_like(per_example)
+            loss = self._average(per_example)
+        grads = tape.gradient(loss, self.critic.trainable_variables)
+        if not with_metrics:
+            return grads, {}
+        metrics = {
+            "critic_loss": loss,
+            "wasserstein_estimate": self._average(real_scores - fake_scores),
+            "gradient_penalty": self._average(penalty),
+            "d_real": self._average(tf.sigmoid(real_scores)),
+            "d_fake": self._average(tf.sigmoid(fake_scores)),
+            # Each replica holds its share of the global gradient; scaled by the
+            # replica count it estimates the global norm (exact on one replica).
+            "critic_grad_norm": tf.linalg.global_norm(grads) * self.replicas,
+        }
+        return grads, metrics
+
+    def _generator_grads_fn(self, z, with_metrics: bool = True):
+        with tf.GradientTape() as tape:
+            fake_scores = self._scores(self.generator(z, training=True))
+            loss = self._average(self.loss.generator(fake_scores))
+        grads = tape.gradient(loss, self.generator.trainable_variables)
+        if not with_metrics:
+            return grads, {}
+        return grads, {"generator_loss": loss,
+                       "generator_grad_norm": tf.linalg.global_norm(grads) * self.replicas}
+
+    def _noise(self) -> dict[str, tf.Tensor]:
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        shape = self.image_shape if self.regularizer.needs_perturbation else None
+        return step_noise(self.config, self.step.read_value(), replica, self.replicas, shape)
+
+    def _critic_update(self, real, noise, i: int, with_metrics: bool):
+        # Outside the critic's tape: the critic update never differentiates
+        # through the generator.
+        fake = self.generator(noise["z"][i], training=True)
+        draws = {key: value[i] for key, value in noise.items() if key != "z"}
+        if self.regularizer.needs_perturbation:
+            draws["data_std"] = self.data_std.read_value()
+        grads, metrics = self._critic_grads(real[i], fake, draws, with_metrics)
+        self.critic_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+        return metrics
+
+    def _generator_update(self, noise, with_metrics: bool):
+        grads, metrics = self._generator_grads(noise["z"][-1], with_metrics)
+        self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        return metrics
+
+    # ----- one fused generator step (cross-replica) ---------------------------
+    def _reduce(self, per_replica: dict) -> dict:
+        out = {}
+        for key, value in per_replica.items():
+            # Losses are already divided by the global batch: sum over replicas.
+            # Norm estimates are per replica: average them.
+            op = tf.distribute.ReduceOp.MEAN if key.endswith("grad_norm") else tf.distribute.ReduceOp.SUM
+            out[key] = self.strategy.reduce(op, value, axis=None)
+        return out
+
+    def _one_step(self, real, with_metrics: bool = True) -> dict:
+        """One generator step with its ``n_critic`` critic steps.
+
+        ``with_metrics=False`` skips the monitoring values (means, gradient
+        norms, their cross-replica reductions): steps between two log lines
+        never report them, and on small networks they cost a visible share.
+        """
+        n_critic = self.config.objective.n_critic
+        noise = self.strategy.run(self._noise)
+        critic_metrics: dict = {}
+        for i in range(n_critic):
+            per_replica = self.strategy.run(self._critic_update,
+                                            args=(real, noise, i, with_metrics))
+            for key, value in self._reduce(per_replica).items():
+                critic_metrics[key] = critic_metrics.get(key, 0.0) + value / n_critic
+            if self.regularizer.constrain is not None:
+                self.regularizer.constrain(self.critic.trainable_variables,
+                                           self.config.objective.clip_value)
+        metrics = {**critic_metrics, **self._reduce(
+            self.strategy.run(self._generator_update, args=(noise, with_metrics)))}
+        if self.ema_generator is not None:
+            decay = self.config.optimizer.ema_decay
+            for ema, live in zip(self.ema_generator.weights, self.generator.weights):
+                ema.assign(decay * ema + (1.0 - decay) * live)
+        self.step.assign_add(1)
+        return metrics
+
+    def _run(self, iterator, count: tf.Tensor) -> dict:
+        """``count`` generator steps in one call (graph loop): no Python between
+        steps, and metrics computed for the last step only."""
+        for _ in tf.range(count - 1):
+            self._one_step(next(iterator), with_metrics=False)
+        return self._one_step(next(iterator))
