@@ -44,8 +44,10 @@ def test_rgb_and_unlabelled(tmp_path):
 def test_skipped_fraction_is_reported_then_enforced(tmp_path):
     splits = read_image_folder(make_folder(tmp_path, broken=1), image_size=8, channels=1)
     report = validate(splits, max_skipped_fraction=0.5)
-    assert list(report.columns) == ["path", "reason"] and len(report) == 1
-    with pytest.raises(DataSourceError, match=r"(?s)1 of 9 files unreadable.*broken0.png"):
+    # notes.txt is listed as unsupported, not counted as unreadable
+    assert list(report.columns) == ["path", "problem", "reason"]
+    assert sorted(report["problem"]) == ["unreadable", "unsupported"]
+    with pytest.raises(DataSourceError, match=r"(?s)1 of 9 image files unreadable.*broken0.png"):
         validate(splits, max_skipped_fraction=0.1)
 
 

@@ -19,9 +19,28 @@ def find_images(directory: Path) -> list[Path]:
     )
 
 
+def find_unsupported(directory: Path) -> list[Path]:
+    """Files below ``directory`` that the reader does not take (hidden files aside)."""
+    return sorted(
+        p for p in directory.rglob("*")
+        if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+    )
+
+
+def _to_8_bit(image: Image.Image) -> Image.Image:
+    """16- and 32-bit integer greyscale scaled to 8 bits (Pillow's convert would clip at 255)."""
+    if not image.mode.startswith("I"):
+        return image
+    values = np.asarray(image).astype(np.float64)
+    # "I;16*" is 16-bit by definition; PNG decoders also hand 16-bit data over as "I".
+    full_scale = 65535.0 if image.mode.startswith("I;16") or values.max() <= 65535 else 2**32 - 1
+    return Image.fromarray(np.rint(values * (255.0 / full_scale)).astype(np.uint8), "L")
+
+
 def _load(path: Path, size: int, mode: str) -> np.ndarray:
     with Image.open(path) as image:
-        image = image.convert(mode)
+        image = _to_8_bit(image).convert(mode)
         if image.size != (size, size):
             image = image.resize((size, size), Image.Resampling.BILINEAR)
         return np.asarray(image, dtype=np.uint8)
@@ -42,15 +61,18 @@ def read_image_folder(
         raise DataSourceError(f"{directory}: image folder not found")
     paths = find_images(directory)
     if not paths:
+        others = find_unsupported(directory)
+        found = (f"; found {len(others)} other file(s), e.g. {others[0].name}" if others else "")
         raise DataSourceError(
-            f"{directory}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
+            f"{directory}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))}{found})"
         )
     mode = "L" if channels == 1 else "RGB"
     images, folders, skipped = [], [], []
     for path in paths:
         try:
             images.append(_load(path, image_size, mode))
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError,
+                SyntaxError) as exc:
             skipped.append((str(path), f"{type(exc).__name__}: {exc}"))
             continue
         relative = path.relative_to(directory).parts
@@ -73,4 +95,7 @@ def read_image_folder(
         class_names=class_names,
         skipped=skipped,
         files_seen=len(paths),
+        unsupported=[(str(p), f"unsupported file type {p.suffix or '(none)'}; read: "
+                      f"{', '.join(sorted(IMAGE_SUFFIXES))}") for p in find_unsupported(directory)],
+        files={key: str(directory) for key in ("train_images", "train_labels")},
     )

@@ -14,7 +14,10 @@ class ImageSplits:
 
     Images are uint8 NHWC in [0, 255]; labels are int64 class indices, or
     ``UNLABELLED`` (-1) where the source has no labels. ``skipped`` lists
-    files that could not be read, as ``(path, reason)`` pairs.
+    files that could not be read, as ``(path, reason)`` pairs; ``unsupported``
+    the files of a kind the reader does not take (listed, not counted as
+    unreadable). ``files`` names the file or folder each array came from
+    (keys ``train_images``, ``train_labels``, ...), for error messages.
     """
 
     source: str
@@ -25,6 +28,12 @@ class ImageSplits:
     class_names: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     files_seen: int = 0
+    unsupported: list[tuple[str, str]] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+
+    def file_of(self, key: str) -> str:
+        """Where the array ``key`` came from, or the source's name."""
+        return self.files.get(key, self.source)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

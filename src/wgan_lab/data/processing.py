@@ -8,42 +8,61 @@ from .errors import DataSourceError
 from .images import UNLABELLED, ImageSplits
 
 
+REPORT_COLUMNS = ["path", "problem", "reason"]
+
+
+def _values(values: np.ndarray, most: int = 5) -> str:
+    shown = ", ".join(str(v) for v in np.unique(values)[:most])
+    return shown + (", ..." if len(np.unique(values)) > most else "")
+
+
 def validate(splits: ImageSplits, max_skipped_fraction: float) -> pd.DataFrame:
-    """Check ``splits`` and return a report of skipped files; raise if unusable."""
+    """Check ``splits`` and return a report of skipped and unsupported files; raise if unusable.
+
+    Every error names the file, the offending value and how many are affected.
+    """
     src = splits.source
     if len(splits.train_images) == 0:
-        raise DataSourceError(f"{src}: no usable training images")
+        raise DataSourceError(f"{splits.file_of('train_images')}: no usable training images")
     for split in ("train", "test"):
         images, labels = getattr(splits, f"{split}_images"), getattr(splits, f"{split}_labels")
+        image_file, label_file = splits.file_of(f"{split}_images"), splits.file_of(f"{split}_labels")
         if len(images) != len(labels):
             raise DataSourceError(
-                f"{src}: {split} split has {len(images)} images but {len(labels)} labels"
+                f"{src}: {split} split has {len(images)} images but {len(labels)} labels "
+                f"(images: {image_file}, labels: {label_file})"
             )
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
             raise DataSourceError(
-                f"{src}: {split} images must be uint8 NHWC with 1 or 3 channels, "
+                f"{image_file}: {split} images must be uint8 NHWC with 1 or 3 channels, "
                 f"got {images.dtype} {images.shape}"
             )
         if len(images) and images.shape[1:] != splits.image_shape:
             raise DataSourceError(
-                f"{src}: {split} images have shape {images.shape[1:]}, "
-                f"train images {splits.image_shape}"
+                f"{image_file}: {split} images have shape {images.shape[1:]}, but the train "
+                f"images ({splits.file_of('train_images')}) have {splits.image_shape}"
             )
         if splits.labelled and len(labels):
             bad = (labels < 0) | (labels >= len(splits.class_names))
             if bad.any():
                 raise DataSourceError(
-                    f"{src}: {split} labels outside 0..{len(splits.class_names) - 1}"
+                    f"{label_file}: {int(bad.sum())} of {len(labels)} {split} labels outside "
+                    f"0..{len(splits.class_names) - 1} (values {_values(labels[bad])})"
                 )
     seen = max(splits.files_seen, 1)
     fraction = len(splits.skipped) / seen
     if fraction > max_skipped_fraction:
         listing = "\n  ".join(f"{p}: {r}" for p, r in splits.skipped[:20])
         raise DataSourceError(
-            f"{src}: {len(splits.skipped)} of {splits.files_seen} files unreadable "
-            f"({fraction:.1%} > max_skipped_fraction {max_skipped_fraction:.1%}):\n  {listing}"
+            f"{src}: {len(splits.skipped)} of {splits.files_seen} image files unreadable "
+            f"({fraction:.1%} > max_skipped_fraction {max_skipped_fraction:.1%}). To accept "
+            f"them, raise it, e.g. --params=data_processing.max_skipped_fraction="
+            f"{min(1.0, round(fraction + 0.005, 2))} (or in "
+            f"conf/base/parameters_data_processing.yml):\n  {listing}"
         )
-    return pd.DataFrame(splits.skipped, columns=["path", "reason"])
+    rows = ([(p, "unreadable", r) for p, r in splits.skipped]
+            + [(p, "unsupported", r) for p, r in splits.unsupported])
+    return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
 
 def hold_out(splits: ImageSplits, test_fraction: float, seed: int) -> ImageSplits:
@@ -65,6 +84,9 @@ def hold_out(splits: ImageSplits, test_fraction: float, seed: int) -> ImageSplit
         class_names=splits.class_names,
         skipped=splits.skipped,
         files_seen=splits.files_seen,
+        unsupported=splits.unsupported,
+        files={**splits.files, "test_images": splits.file_of("train_images"),
+               "test_labels": splits.file_of("train_labels")},
     )
 
 

@@ -144,7 +144,8 @@ def read_idx_source(directory: Path, name: str, fetch: FetchOptions) -> ImageSpl
                 f"{directory / IDX_FILES[split + '_images']}: {n_img} images but "
                 f"{directory / IDX_FILES[split + '_labels']} has {n_lab} labels"
             )
-    return ImageSplits(source=name, class_names=list(spec.class_names), **arrays)
+    return ImageSplits(source=name, class_names=list(spec.class_names),
+                       files={key: str(directory / f) for key, f in IDX_FILES.items()}, **arrays)
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -190,6 +191,9 @@ def read_cifar10(directory: Path, fetch: FetchOptions) -> ImageSplits:
         test_images=test_images,
         test_labels=test_labels,
         class_names=list(CIFAR10_CLASSES),
+        files={"train_images": str(batches / "data_batch_1..5"),
+               "train_labels": str(batches / "data_batch_1..5"),
+               "test_images": str(batches / "test_batch"), "test_labels": str(batches / "test_batch")},
     )
 
 

@@ -18,23 +18,21 @@ def validate_source(raw: ImageSplits, params: dict[str, Any]) -> tuple[ImageSpli
     return hold_out(raw, params["test_fraction"], params["seed"]), report
 
 
-def normalize_images(
-    splits: ImageSplits,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Images as float32 NHWC in [-1, 1]; labels unchanged."""
+def write_model_input(
+    splits: ImageSplits, validation_report: pd.DataFrame, params: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pd.DataFrame, pd.DataFrame,
+           Image.Image]:
+    """Images as float32 NHWC in [-1, 1] and labels, then the reports on them.
+
+    One node, reports last: Kedro saves a node's outputs in order, so a run
+    whose arrays fail to save writes no report beside older arrays.
+    """
     return (
         to_unit_range(splits.train_images),
         splits.train_labels,
         to_unit_range(splits.test_images),
         splits.test_labels,
+        validation_report,
+        summarize(splits),
+        image_grid(splits.train_images[: params["grid_size"]]),
     )
-
-
-def summarize_data(splits: ImageSplits) -> pd.DataFrame:
-    """Count per class, pixel mean and std, image shape."""
-    return summarize(splits)
-
-
-def real_sample_grid(splits: ImageSplits, params: dict[str, Any]) -> Image.Image:
-    """A grid of the first training images, as a picture of what the models learn."""
-    return image_grid(splits.train_images[: params["grid_size"]])

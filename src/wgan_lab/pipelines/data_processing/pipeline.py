@@ -1,7 +1,7 @@
 """Wiring of the data_processing pipeline."""
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import normalize_images, real_sample_grid, summarize_data, validate_source
+from .nodes import validate_source, write_model_input
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -9,21 +9,15 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(
             validate_source,
             inputs=["raw_images", "params:data_processing"],
-            outputs=["validated_images", "data_validation_report"],
+            outputs=["validated_images", "validation_report"],
             name="validate_source",
         ),
         Node(
-            normalize_images,
-            inputs="validated_images",
-            outputs=["train_images", "train_labels", "test_images", "test_labels"],
-            name="normalize_images",
-        ),
-        Node(summarize_data, inputs="validated_images", outputs="data_summary",
-             name="summarize_data"),
-        Node(
-            real_sample_grid,
-            inputs=["validated_images", "params:data_processing"],
-            outputs="real_samples_grid",
-            name="real_sample_grid",
+            write_model_input,
+            inputs=["validated_images", "validation_report", "params:data_processing"],
+            # The arrays first: the reports are saved only once they are written.
+            outputs=["train_images", "train_labels", "test_images", "test_labels",
+                     "data_validation_report", "data_summary", "real_samples_grid"],
+            name="write_model_input",
         ),
     ])
