@@ -65,6 +65,12 @@ class TrackingHooks:
         mlflow.log_dict(params, "config/parameters.json")
 
     @hook_impl
+    def after_pipeline_run(self) -> None:
+        # The run's parameters serve its own pipelines only: a later session,
+        # `kedro viz` or a notebook in this process reads the files again.
+        variants.use_run_parameters(None)
+
+    @hook_impl
     def after_dataset_saved(self, dataset_name: str, data, node) -> None:
         if dataset_name.endswith((".generator", ".critic")):
             self._saved_models.append(dataset_name)
@@ -72,6 +78,7 @@ class TrackingHooks:
     # tryfirst: kedro-mlflow's own handler may itself fail when the server is gone.
     @hook_impl(tryfirst=True)
     def on_pipeline_error(self, error: Exception, run_params, pipeline, catalog) -> None:
+        variants.use_run_parameters(None)
         # Whatever failed (often MLflow after training), say which trained
         # models this run did save, so nobody retrains to get them back.
         paths = []

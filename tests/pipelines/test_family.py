@@ -92,3 +92,17 @@ def test_new_variants_train_in_the_quick_environment(kedro_project, shared_mnist
     markdown = (reports / "comparison_report.md").read_text()
     assert all(f"| {variant} |" in markdown for variant in NEW_VARIANTS)
     assert "| gan |" not in markdown
+
+
+def test_a_run_s_parameters_do_not_outlive_it(kedro_project):
+    """After a session that picked other variants, the registry reads the files again."""
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    from tests.conftest import run_pipeline, write_idx_source
+
+    write_idx_source(kedro_project / "data/01_raw/mnist", n_train=20, n_test=10)
+    run_pipeline(kedro_project, "data_processing", params={"compare": {"variants": ["lsgan"]}})
+    bootstrap_project(kedro_project)
+    trained = {n.namespace for n in dict(pipelines)["compare"].nodes if n.name.endswith(".train")}
+    assert trained == {"gan", "wgan", "wgan_gp"}
