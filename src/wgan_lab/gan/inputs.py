@@ -1,7 +1,8 @@
 """The training inputs: shuffled real batches per replica, and the noise of every update.
 
 One element of the input pipeline feeds one generator step: the ``n_critic``
-real batches of its critic updates. The noise (latent vectors, the gradient
+real batches of its critic updates; their order is a function of (seed, step),
+so a resumed run trains on exactly the batches an uninterrupted one would. The noise (latent vectors, the gradient
 penalty's epsilon) is drawn inside the step from a stateless RNG keyed by
 (seed, step, update): a resumed run draws exactly what an uninterrupted one
 would have, every replica layout sees the same global batch, and the input
@@ -38,11 +39,13 @@ def make_distributed_dataset(images: np.ndarray, config: TrainingConfig, start_s
 
         dataset = (
             tf.data.Dataset.range(len(images))
-            # Reseeding on resume keeps the order reproducible without storing
-            # the shuffle buffer in every checkpoint.
-            .shuffle(len(images), seed=config.seed + start_step, reshuffle_each_iteration=True)
+            .shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
             .repeat()
             .batch(batch * k, drop_remainder=True)
+            # A resumed run replays the index order from the start and skips the
+            # steps already done, so it sees exactly the batches an uninterrupted
+            # run would (indices only: ~0.3 ms a step, no images gathered).
+            .skip(start_step)
             .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
         )
         if local == 1:
