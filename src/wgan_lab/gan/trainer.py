@@ -122,8 +122,9 @@ class GANTrainer:
                              f"for {self.image_shape}")
         needed = config.optimizer.batch_size * config.objective.n_critic
         if len(images) < needed:
-            raise ValueError(f"training.optimizer.batch_size: {len(images)} training images are "
-                             f"fewer than one step needs (batch_size x n_critic = {needed})")
+            raise ValueError(f"{config.variant}.training.optimizer.batch_size: {len(images)} "
+                             f"training images are fewer than one step needs "
+                             f"(batch_size x n_critic = {needed})")
         store = CheckpointStore(Path(checkpoint_dir), self.checkpoint,
                                 config.fingerprint(self.image_shape), self.is_chief)
         try:
