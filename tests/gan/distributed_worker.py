@@ -62,13 +62,19 @@ def main():
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        results = {}
+        results, histories = {}, {}
         for distribution in ("default", "mirrored"):
             trainer = GANTrainer(config(variant, distribution), (28, 28, 1))
             assert trainer.replicas == (2 if distribution == "mirrored" else 1)
-            trainer.fit(images(), f"{out}.{distribution}.ckpt")
+            result = trainer.fit(images(), f"{out}.{distribution}.ckpt")
             results[distribution] = weights(trainer)
-        np.savez(out, **{f"{d}_{i}": w for d, ws in results.items() for i, w in enumerate(ws)})
+            # Every logged loss and score. Not wall clock, and not the gradient
+            # norms: on R replicas they are estimates (per-replica norm x R).
+            histories[distribution] = result.history.drop(
+                columns=["seconds", "images_per_sec", "critic_grad_norm",
+                         "generator_grad_norm"]).to_numpy()
+        np.savez(out, **{f"{d}_{i}": w for d, ws in results.items() for i, w in enumerate(ws)},
+                 **{f"history_{d}": h for d, h in histories.items()})
     else:
         steps = int(sys.argv[5]) if len(sys.argv) > 5 else 3
         trainer = GANTrainer(config(variant, "auto", steps), (28, 28, 1))

@@ -32,6 +32,11 @@ def test_two_replicas_match_one_replica(variant, tmp_path, spawn):
     saved = np.load(out)
     n = len([k for k in saved if k.startswith("default_")])
     assert n > 0
+    # The loss histories too: losses averaged per replica instead of over the
+    # global batch would double every SGD step on 2 replicas.
+    assert saved["history_default"].shape == saved["history_mirrored"].shape == (3, 7)
+    np.testing.assert_allclose(saved["history_mirrored"], saved["history_default"],
+                               rtol=1e-3, atol=1e-4, err_msg="history")
     # Adam divides by the gradient's running scale, so summation-order noise on
     # a near-zero gradient can move a weight by ~1e-5 per step at lr 1e-3.
     for i in range(n):

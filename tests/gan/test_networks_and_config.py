@@ -49,17 +49,24 @@ def test_spectral_norm_wraps_every_weight_layer_of_the_critic(architecture):
 
 
 def test_spectral_norm_brings_the_largest_singular_value_to_one():
-    """Power iteration on a 64x32 kernel: after a few training calls sigma_max is ~1."""
+    """Power iteration on a 64x32 kernel: after 60 training calls sigma_max is 1.
+
+    One iteration per call converges at the rate of the top two singular values'
+    gap: over 12 seeds the worst error was 0.044 after 10 calls, 0.0004 after 60.
+    """
+    import keras
+
+    keras.utils.set_random_seed(0)
     layer = layers.SpectralNormalization(layers.Dense(32), power_iterations=1)
     x = tf.random.normal([4, 64])
     layer(x)  # build
     layer.layer.kernel.assign(tf.random.normal([64, 32], seed=0) * 3.0)
     before = np.linalg.svd(layer.kernel.numpy(), compute_uv=False)[0]
-    for _ in range(10):
+    for _ in range(60):
         layer(x, training=True)
     after = np.linalg.svd(layer.kernel.numpy(), compute_uv=False)[0]
     assert before > 10
-    assert after == pytest.approx(1.0, abs=0.02)
+    assert after == pytest.approx(1.0, abs=0.01)
 
 
 @pytest.mark.parametrize(
