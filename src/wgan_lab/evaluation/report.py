@@ -192,7 +192,8 @@ def findings(runs: list[VariantRun], n_classes: int) -> tuple[list[str], dict[st
             verdict = ("tracks sample quality" if tracked["spearman_rho"] > 0.5 and tracked["p_value"] < 0.05
                        else "does not clearly track sample quality")
             lines.append(
-                f"{run.name}: the critic's Wasserstein estimate {verdict} (Spearman rho with FID "
+                # E[D(x)] - E[D(G(z))]: the Wasserstein estimate only for the Wasserstein losses.
+                f"{run.name}: the critic gap E[D(x)] - E[D(G(z))] {verdict} (Spearman rho with FID "
                 f"{tracked['spearman_rho']:.2f}, p = {tracked['p_value']:.2g}, "
                 f"{tracked['points']} evaluations).")
         if steady:
@@ -230,7 +231,8 @@ def build_report(runs: list[VariantRun], floor: dict, real_histogram: list[float
         "Figures, samples and interpolations: comparison_report.html.", "",
     ])
     figures = [("FID during training, by step and by wall-clock time", _png(_fid_figure(runs, floor))),
-               ("Losses and the critic's Wasserstein estimate", _png(_loss_figure(runs)))]
+               ("Losses and the critic gap E[D(x)] - E[D(G(z))] (the Wasserstein estimate for the "
+                "Wasserstein losses)", _png(_loss_figure(runs)))]
     if n_classes:
         figures.append(("Predicted classes of generated samples",
                         _png(_histogram_figure(runs, real_histogram, class_names))))
