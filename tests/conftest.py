@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +125,14 @@ def spawn():
             except ProcessLookupError:
                 pass
             proc.wait(timeout=30)
+
+
+def kedro_run_cli(project: Path, *args: str, timeout: float = 600) -> str:
+    """``kedro run <args>`` in ``project`` as a user types it; its output, or a failed test."""
+    proc = subprocess.run([sys.executable, "-m", "kedro", "run", *args], cwd=project,
+                          # Wide columns keep rich from wrapping the lines tests look for.
+                          env={**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "400"},
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return proc.stdout

@@ -1,25 +1,15 @@
 """Commands users type, run as they type them: a quick run, then sampling its logged model."""
 import os
-import subprocess
-import sys
 
 import mlflow
 import numpy as np
 
-from tests.conftest import write_idx_source
-
-
-def kedro(project, *args):
-    proc = subprocess.run([sys.executable, "-m", "kedro", "run", *args], cwd=project,
-                          env={**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "400"},
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    return proc.stdout
+from tests.conftest import kedro_run_cli, write_idx_source
 
 
 def test_quick_wgan_run_then_generate_from_its_mlflow_model(kedro_project):
     write_idx_source(kedro_project / "data/01_raw/mnist", n_train=400, n_test=40)
-    out = kedro(kedro_project, "--pipelines=wgan", "--env=quick")
+    out = kedro_run_cli(kedro_project, "--pipelines=wgan", "--env=quick")
     assert "wgan step 300/300" in out
     quick = kedro_project / "data/08_reporting/mnist-quick/wgan"
     assert (quick / "metrics.json").is_file()
@@ -31,7 +21,8 @@ def test_quick_wgan_run_then_generate_from_its_mlflow_model(kedro_project):
     assert [m.name for m in models] == ["generator"]
     uri = f"models:/{models[0].model_id}"
 
-    kedro(kedro_project, "--pipelines=generate", "--env=quick", f"--params=model_uri={uri},n=12")
+    kedro_run_cli(kedro_project, "--pipelines=generate", "--env=quick",
+                  f"--params=model_uri={uri},n=12")
     bundle = np.load(kedro_project / "data/07_model_output/mnist-quick/wgan_gp/generated.npz")
     assert bundle["images"].shape == (12, 28, 28, 1) and bundle["images"].dtype == np.uint8
     # The images come from the logged WGAN generator, not a local file.

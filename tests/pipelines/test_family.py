@@ -1,15 +1,13 @@
 """The variant family is configuration: pipelines per variant, and `compare` picks from parameters."""
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from tests.configs import variants
+from tests.conftest import kedro_run_cli
 from wgan_lab.gan.registry import UnknownNameError
 from wgan_lab.variants import compared, family, load_parameters
 
@@ -75,12 +73,8 @@ def test_new_variants_train_in_the_quick_environment(kedro_project, shared_mnist
     """`kedro run --pipelines=compare --env quick` over the four new variants, on real MNIST."""
     shutil.copytree(shared_mnist, kedro_project / "data/01_raw/mnist")
     picked = "+".join(NEW_VARIANTS)
-    proc = subprocess.run(
-        [sys.executable, "-m", "kedro", "run", "--pipelines=compare", "--env=quick",
-         f"--params=compare.variants={picked}"],
-        cwd=kedro_project, env={**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "400"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    kedro_run_cli(kedro_project, "--pipelines=compare", "--env=quick",
+                  f"--params=compare.variants={picked}")
     reports = kedro_project / "data/08_reporting/mnist-quick"
     assert sorted(p.name for p in reports.iterdir() if p.is_dir()) == sorted(NEW_VARIANTS)
     for variant in NEW_VARIANTS:

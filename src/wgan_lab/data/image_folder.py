@@ -12,20 +12,18 @@ from .images import UNLABELLED, ImageSplits
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 
 
-def find_images(directory: Path) -> list[Path]:
-    """All image files below ``directory``, in a stable order."""
-    return sorted(
-        p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
-
-
-def find_unsupported(directory: Path) -> list[Path]:
-    """Files below ``directory`` that the reader does not take (hidden files aside)."""
-    return sorted(
-        p for p in directory.rglob("*")
-        if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(directory).parts)
-    )
+def scan(directory: Path) -> tuple[list[Path], list[Path]]:
+    """The image files below ``directory``, and the other files (hidden ones aside),
+    each in a stable order: one walk of the tree."""
+    images, others = [], []
+    for path in sorted(directory.rglob("*")):
+        if not path.is_file():
+            continue
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            images.append(path)
+        elif not any(part.startswith(".") for part in path.relative_to(directory).parts):
+            others.append(path)
+    return images, others
 
 
 def _to_8_bit(image: Image.Image) -> Image.Image:
@@ -59,9 +57,8 @@ def read_image_folder(
         raise DataSourceError(f"image_folder: channels must be 1 or 3, got {channels}")
     if not directory.is_dir():
         raise DataSourceError(f"{directory}: image folder not found")
-    paths = find_images(directory)
+    paths, others = scan(directory)
     if not paths:
-        others = find_unsupported(directory)
         found = (f"; found {len(others)} other file(s), e.g. {others[0].name}" if others else "")
         raise DataSourceError(
             f"{directory}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))}{found})"
@@ -96,6 +93,6 @@ def read_image_folder(
         skipped=skipped,
         files_seen=len(paths),
         unsupported=[(str(p), f"unsupported file type {p.suffix or '(none)'}; read: "
-                      f"{', '.join(sorted(IMAGE_SUFFIXES))}") for p in find_unsupported(directory)],
+                      f"{', '.join(sorted(IMAGE_SUFFIXES))}") for p in others],
         files={key: str(directory) for key in ("train_images", "train_labels")},
     )

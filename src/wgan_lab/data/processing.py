@@ -12,8 +12,8 @@ REPORT_COLUMNS = ["path", "problem", "reason"]
 
 
 def _values(values: np.ndarray, most: int = 5) -> str:
-    shown = ", ".join(str(v) for v in np.unique(values)[:most])
-    return shown + (", ..." if len(np.unique(values)) > most else "")
+    distinct = np.unique(values)
+    return ", ".join(str(v) for v in distinct[:most]) + (", ..." if len(distinct) > most else "")
 
 
 def validate(splits: ImageSplits, max_skipped_fraction: float) -> pd.DataFrame:

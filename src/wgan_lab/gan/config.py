@@ -142,13 +142,15 @@ class TrainingConfig:
 
     # ----- validation -----------------------------------------------------------
     def validate(self, prefix: str = "training") -> None:
-        def fail(path: str, problem: str) -> None:
+        def value(path: str) -> Any:
             section, _, name = path.partition(".")
-            value = getattr(getattr(self, section), name) if name else getattr(self, section)
-            raise ConfigError(f"{prefix}.{path}: {problem} (got {value!r})")
+            return getattr(getattr(self, section), name) if name else getattr(self, section)
 
-        model, objective, optimizer = self.model, self.objective, self.optimizer
-        schedule, runtime = self.schedule, self.runtime
+        def fail(path: str, problem: str) -> None:
+            raise ConfigError(f"{prefix}.{path}: {problem} (got {value(path)!r})")
+
+        model, objective = self.model, self.objective
+        optimizer, schedule = self.optimizer, self.schedule
         for path, names in (("model.architecture", NETWORKS.names),
                             ("model.critic_norm", CRITIC_NORMS.names),
                             ("objective.loss", LOSSES.names),
@@ -156,16 +158,14 @@ class TrainingConfig:
                             ("optimizer.name", OPTIMIZERS.names),
                             ("runtime.distribution", DISTRIBUTIONS),
                             ("runtime.precision", PRECISIONS), ("runtime.resume", RESUME)):
-            section, name = path.split(".")
-            if getattr(getattr(self, section), name) not in names:
+            if value(path) not in names:
                 fail(path, f"must be one of {', '.join(names)}")
         for path in ("model.latent_dim", "model.filters", "objective.n_critic",
                      "optimizer.batch_size", "schedule.steps", "schedule.log_every",
                      "schedule.sample_every", "schedule.checkpoint_every",
                      "schedule.n_sample_images", "schedule.eval_samples",
                      "runtime.steps_per_call"):
-            section, name = path.split(".")
-            if int(getattr(getattr(self, section), name)) < 1:
+            if int(value(path)) < 1:
                 fail(path, "must be at least 1")
         if schedule.eval_every < 0:
             fail("schedule.eval_every", "must be 0 (off) or positive")

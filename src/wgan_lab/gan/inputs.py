@@ -2,11 +2,12 @@
 
 One element of the input pipeline feeds one generator step: the ``n_critic``
 real batches of its critic updates; their order is a function of (seed, step),
-so a resumed run trains on exactly the batches an uninterrupted one would. The noise (latent vectors, the gradient
-penalty's epsilon) is drawn inside the step from a stateless RNG keyed by
-(seed, step, update): a resumed run draws exactly what an uninterrupted one
-would have, every replica layout sees the same global batch, and the input
-pipeline, which shares the CPU with training, stays a single gather.
+so a resumed run trains on exactly the batches an uninterrupted one would.
+The noise (latent vectors, the penalties' draws) is drawn inside the step from
+a stateless RNG keyed by (seed, step, update): a resumed run draws exactly what
+an uninterrupted one would have, every replica layout sees the same global
+batch, and the input pipeline, which shares the CPU with training, stays a
+single gather.
 """
 from __future__ import annotations
 
