@@ -24,6 +24,7 @@ def main() -> None:
 
     from wgan_lab.evaluation.evaluate import Protocol, compute_metrics, generate, subsample
     from wgan_lab.evaluation.features import ClassifierConfig, FeatureExtractor, load_or_train_classifier
+    from wgan_lab.gan.config import ModelConfig
     from wgan_lab.gan.networks import build_generator
 
     train, test, train_labels, test_labels = mnist()
@@ -31,7 +32,7 @@ def main() -> None:
                                                 train_labels, test, test_labels, ClassifierConfig())
     extractor = FeatureExtractor(classifier)
     # Cost does not depend on how well the generator is trained.
-    generator = build_generator("mlp", 100, (28, 28, 1))
+    generator = build_generator((28, 28, 1), ModelConfig())
     protocol = Protocol()
     times = []
     for _ in range(args.repeats):
