@@ -13,7 +13,8 @@ from kedro.io import MemoryDataset
 
 from wgan_lab import tracking, variants
 from wgan_lab.gan.cluster import is_chief_task, tf_config
-from wgan_lab.gan.distribute import multi_worker_strategy
+from wgan_lab.gan.distribute import describe_devices, multi_worker_strategy, resolve_distribution
+from wgan_lab.gan.precision import resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -141,3 +142,34 @@ class ClusterHooks:
         logger.info("Non-chief worker (%s %s): %d outputs kept in memory, no MLflow run; "
                     "the chief writes the results.", task.get("type"), task.get("index"),
                     len(outputs))
+
+
+class RunSetupHooks:
+    """The first lines of a run: the devices, and each variant's strategy and precision."""
+
+    def __init__(self) -> None:
+        self._context = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._context = context
+
+    # trylast: after ClusterHooks has set up a multi-worker cluster.
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        run_variants = sorted(_training_variants(pipeline))
+        if not run_variants or self._context is None:
+            return
+        logger.info("Devices: %s", describe_devices())
+        for variant in run_variants:
+            training = self._context.params.get(variant, {}).get("training", {})
+            runtime = training.get("runtime", {})
+            distribution = runtime.get("distribution", "auto")
+            precision = runtime.get("precision", "auto")
+            architecture = training.get("model", {}).get("architecture", "mlp")
+            try:
+                chosen = resolve_precision(precision, architecture)
+            except KeyError:  # an unknown architecture fails in training, with its message
+                chosen = "?"
+            logger.info("%s: distribution %s (%s), precision %s (%s)", variant,
+                        resolve_distribution(distribution), distribution, chosen, precision)

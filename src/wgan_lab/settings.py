@@ -1,9 +1,9 @@
 """Project settings (see Kedro's configuration docs for the defaults left out here)."""
 from omegaconf.resolvers import oc
 
-from wgan_lab.hooks import ClusterHooks, TrackingHooks
+from wgan_lab.hooks import ClusterHooks, RunSetupHooks, TrackingHooks
 
-HOOKS = (TrackingHooks(), ClusterHooks())
+HOOKS = (TrackingHooks(), ClusterHooks(), RunSetupHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wgan_lab.progress import Progress
+
 from . import metrics
 
 Extractor = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
@@ -23,12 +25,32 @@ class Protocol:
     swd_projections: int = 256
 
 
-def generate(generator, n: int, seed: int, batch_size: int = 1000) -> np.ndarray:
+def generate(generator, n: int, seed: int, batch_size: int = 1000,
+             progress: Progress | None = None) -> np.ndarray:
     """``n`` images from fixed-seed standard normal noise."""
     latent_dim = int(generator.input_shape[-1])
     noise = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
-    return np.concatenate([np.asarray(generator(noise[i:i + batch_size], training=False))
-                           for i in range(0, n, batch_size)])
+    images = []
+    for i in range(0, n, batch_size):
+        images.append(np.asarray(generator(noise[i:i + batch_size], training=False)))
+        if progress is not None:
+            progress.advance(len(images[-1]))
+    return np.concatenate(images)
+
+
+def extract(extractor: Extractor, images: np.ndarray, progress: Progress | None = None,
+            chunk: int = 1000) -> tuple[np.ndarray, np.ndarray | None]:
+    """``extractor`` over ``images`` in chunks, so that a progress can follow it."""
+    if progress is None:
+        return extractor(images)
+    features, probabilities = [], []
+    for start in range(0, len(images), chunk):
+        f, p = extractor(images[start:start + chunk])
+        features.append(f)
+        probabilities.append(p)
+        progress.advance(len(f))
+    return (np.concatenate(features),
+            None if probabilities[0] is None else np.concatenate(probabilities))
 
 
 def interpolate(generator, rows: int = 8, steps: int = 10, seed: int = 1) -> np.ndarray:
@@ -46,9 +68,38 @@ def subsample(images: np.ndarray, n: int, seed: int) -> np.ndarray:
     return images[np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))]
 
 
+def evaluate_generator(generator, real: np.ndarray, extractor: Extractor | None,
+                       protocol: Protocol, description: str = "Evaluation"
+                       ) -> tuple[dict[str, float], np.ndarray]:
+    """The protocol on ``generator``: its metrics and its predicted-class histogram.
+
+    Generating and featurizing 2 x ``n_samples`` images take a while on a CPU,
+    so they report progress.
+    """
+    n = min(protocol.n_samples, len(real))
+    real = subsample(real, n, protocol.seed)
+    units = n if extractor is None else 3 * n
+    with Progress(description, units, "images") as progress:
+        fake = generate(generator, n, protocol.seed, progress=progress)
+        progress.status = "features" if extractor is not None else "metrics"
+        real_out = extract(extractor, real, progress) if extractor is not None else None
+        fake_out = extract(extractor, fake, progress) if extractor is not None else None
+        progress.update(progress.completed, "metrics")
+        result = compute_metrics(real, fake, extractor, protocol, real_out, fake_out)
+    if fake_out is None or fake_out[1] is None:
+        return result, np.zeros(0)
+    probabilities = fake_out[1]
+    return result, metrics.class_histogram(probabilities.argmax(axis=1), probabilities.shape[1])
+
+
 def compute_metrics(real: np.ndarray, fake: np.ndarray, extractor: Extractor | None,
-                    protocol: Protocol) -> dict[str, float]:
-    """Every metric of ``fake`` against ``real`` (both images in [-1, 1])."""
+                    protocol: Protocol, real_features=None, fake_features=None
+                    ) -> dict[str, float]:
+    """Every metric of ``fake`` against ``real`` (both images in [-1, 1]).
+
+    ``real_features``/``fake_features``: the extractor's (features, probabilities)
+    of them when already computed.
+    """
     result: dict[str, float] = {
         "n_real": len(real), "n_fake": len(fake),
         "sliced_wasserstein": metrics.sliced_wasserstein(
@@ -56,8 +107,8 @@ def compute_metrics(real: np.ndarray, fake: np.ndarray, extractor: Extractor | N
     }
     if extractor is None:
         return result
-    real_features, real_probs = extractor(real)
-    fake_features, fake_probs = extractor(fake)
+    real_features, real_probs = real_features or extractor(real)
+    fake_features, fake_probs = fake_features or extractor(fake)
     result["fid"] = metrics.fid(real_features, fake_features)
     result["kid"], result["kid_std"] = metrics.kid(
         real_features, fake_features, protocol.kid_subsets, protocol.kid_subset_size,
@@ -73,12 +124,3 @@ def compute_metrics(real: np.ndarray, fake: np.ndarray, extractor: Extractor | N
             metrics.class_histogram(predicted, n_classes),
             metrics.class_histogram(real_probs.argmax(axis=1), n_classes))
     return result
-
-
-def predicted_class_histogram(images: np.ndarray, extractor: Extractor | None) -> np.ndarray:
-    if extractor is None:
-        return np.zeros(0)
-    probabilities = extractor(images)[1]
-    if probabilities is None:
-        return np.zeros(0)
-    return metrics.class_histogram(probabilities.argmax(axis=1), probabilities.shape[1])

@@ -19,6 +19,7 @@ import tensorflow as tf
 from keras import layers
 
 from wgan_lab.fileio import atomic_path
+from wgan_lab.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,25 @@ def data_fingerprint(config: ClassifierConfig, *arrays: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+class _ProgressCallback(keras.callbacks.Callback):
+    """Keras batches into a ``Progress``, instead of Keras's own progress bar."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self._progress = progress
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self._epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        logs = logs or {}
+        status = f"epoch {self._epoch}"
+        if "loss" in logs and "accuracy" in logs:
+            status += f", loss {float(logs['loss']):.4f}, accuracy {float(logs['accuracy']):.4f}"
+        self._progress.advance(1, status)
+
+
 def train_classifier(train_images, train_labels, test_images, test_labels,
                      config: ClassifierConfig) -> tuple[keras.Model, float]:
     """Train the domain classifier; returns it and its test accuracy."""
@@ -87,8 +107,11 @@ def train_classifier(train_images, train_labels, test_images, test_labels,
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    model.fit(train_images, train_labels, batch_size=config.batch_size, epochs=config.epochs,
-              shuffle=True, verbose=2)
+    batches_per_epoch = -(-len(train_images) // config.batch_size)
+    with Progress("Domain classifier training", config.epochs * batches_per_epoch,
+                  "batches") as progress:
+        model.fit(train_images, train_labels, batch_size=config.batch_size, epochs=config.epochs,
+                  shuffle=True, verbose=0, callbacks=[_ProgressCallback(progress)])
     accuracy = float(model.evaluate(test_images, test_labels, batch_size=500, verbose=0)[1])
     logger.info("Domain classifier: test accuracy %.4f", accuracy)
     return model, accuracy

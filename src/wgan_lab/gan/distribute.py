@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 
 import tensorflow as tf
@@ -36,6 +37,27 @@ def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
     return _multi_worker
 
 
+def resolve_distribution(name: str = "auto") -> str:
+    """The concrete distribution "auto" stands for on this machine; others unchanged."""
+    if name != "auto":
+        return name
+    if _tf_config_cluster():
+        return "multi_worker"
+    if len(tf.config.list_logical_devices("GPU")) >= 2:
+        return "mirrored"
+    return "default"
+
+
+def describe_devices() -> str:
+    """One line for the start of a run: the CPU, its cores, and the GPUs."""
+    from .precision import cpu_has_bfloat16_matrix_units, cpu_model
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return (f"CPU {cpu_model()} ({os.cpu_count()} cores, bfloat16 matrix units: "
+            f"{'yes' if cpu_has_bfloat16_matrix_units() else 'no'}); "
+            f"GPUs: {len(gpus) if gpus else 'none'}")
+
+
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     """The strategy named ``name``.
 
@@ -44,13 +66,7 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     default (single-device) strategy. ``mirrored`` mirrors over all local GPUs,
     or over all logical CPUs when there is no GPU.
     """
-    if name == "auto":
-        if _tf_config_cluster():
-            name = "multi_worker"
-        elif len(tf.config.list_logical_devices("GPU")) >= 2:
-            name = "mirrored"
-        else:
-            name = "default"
+    name = resolve_distribution(name)
     if name == "multi_worker":
         strategy = multi_worker_strategy()
     elif name == "mirrored":

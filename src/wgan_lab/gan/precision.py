@@ -24,6 +24,17 @@ def cpu_has_bfloat16_matrix_units(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool
                for line in text.splitlines())
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name as the kernel reports it, or "unknown"."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def resolve_precision(precision: str, architecture: str) -> str:
     """The concrete precision for ``precision``.
 

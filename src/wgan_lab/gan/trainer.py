@@ -8,6 +8,7 @@ what to do between calls.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -19,6 +20,8 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
+
+from wgan_lab.progress import Progress
 
 from .checkpoints import CheckpointStore
 from .config import TrainingConfig
@@ -127,7 +130,8 @@ class GANTrainer:
                              f"(batch_size x n_critic = {needed})")
         store = CheckpointStore(Path(checkpoint_dir), self.checkpoint,
                                 config.fingerprint(self.image_shape), self.is_chief)
-        try:
+        with contextlib.ExitStack() as stack:
+            stack.callback(store.close)
             start, history = store.restore(config.runtime.resume)
             if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
                 self.compiled.adopt_chief_state()
@@ -147,10 +151,13 @@ class GANTrainer:
             clock, last_log_step, last_log_time = time.perf_counter(), start, time.perf_counter()
             base_elapsed = float(self.compiled.elapsed.numpy())
             step = start
+            progress = stack.enter_context(
+                Progress(f"{config.variant} training", schedule.steps, "steps", start=start))
             while step < schedule.steps:
                 count = self._steps_until_event(step)
                 metrics = self.compiled.run(iterator, tf.constant(count, tf.int64))
                 step += count
+                progress.update(step)
                 final = step == schedule.steps
                 log_now = step % schedule.log_every == 0 or final
                 save_now = step % schedule.checkpoint_every == 0 or final
@@ -170,7 +177,11 @@ class GANTrainer:
                                "seconds": float(self.compiled.elapsed.numpy()), "images_per_sec": rate}
                         rows.append(row)
                         last_log_step, last_log_time = step, now
-                        logger.info(
+                        last_fid = evaluations[-1].get("fid") if evaluations else None
+                        fid = f", FID {last_fid:.1f}" if last_fid is not None else ""
+                        progress.update(step, f"critic {values['critic_loss']:.4f}, generator "
+                                              f"{values['generator_loss']:.4f}{fid}")
+                        logger.debug(
                             "%s step %d/%d: critic %.4f, generator %.4f, W %.4f, %.0f img/s",
                             config.variant, step, schedule.steps, values["critic_loss"],
                             values["generator_loss"], values["wasserstein_estimate"], rate)
@@ -197,5 +208,3 @@ class GANTrainer:
             return TrainingResult(self.sampling_generator, self.critic, pd.DataFrame(rows),
                                   samples, resumed_from=start, steps_run=schedule.steps - start,
                                   evaluations=pd.DataFrame(evaluations))
-        finally:
-            store.close()

@@ -6,9 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from wgan_lab.evaluation.evaluate import (
-    Protocol, compute_metrics, generate, predicted_class_histogram, subsample,
-)
+from wgan_lab.evaluation.evaluate import Protocol, compute_metrics, evaluate_generator, subsample
 from wgan_lab.evaluation.feature_space import FeatureSpace, fit_feature_space
 
 __all__ = ["evaluate_variant", "fit_feature_space", "real_floor"]
@@ -31,10 +29,8 @@ def evaluate_variant(generator, space: FeatureSpace, test_images: np.ndarray,
                      evaluation: dict[str, Any]) -> tuple[dict[str, Any], list[float]]:
     """The declared protocol on one trained generator; returns metrics and class histogram."""
     protocol = Protocol(**evaluation["protocol"])
-    n = min(protocol.n_samples, len(test_images))
-    fake = generate(generator, n, protocol.seed)
-    real = subsample(test_images, n, protocol.seed)
-    result = compute_metrics(real, fake, space.extractor, protocol)
+    result, histogram = evaluate_generator(generator, test_images, space.extractor, protocol)
     logger.info("Evaluation: %s", {k: round(v, 4) if isinstance(v, float) else v
                                    for k, v in result.items()})
-    return result, predicted_class_histogram(fake, space.extractor).tolist()
+    return result, histogram.tolist()
+
