@@ -54,3 +54,14 @@ def tiny(base: str = "gan", **sections: Any) -> TrainingConfig:
     """``tiny_params`` as a validated ``TrainingConfig``."""
     return TrainingConfig.from_params(tiny_params(base, **sections),
                                       prefix=f"{sections.get('variant', base)}.training")
+
+
+def tiny_training(variant, **sections):
+    """Runtime parameters that shrink ``variant``'s configured training (merged by Kedro)."""
+    shrink = {"model": {"latent_dim": 8, "hidden_units": [16, 16]},
+              "optimizer": {"batch_size": 8},
+              "schedule": {"steps": 4, "log_every": 2, "sample_every": 2, "checkpoint_every": 2,
+                           "n_sample_images": 4}}
+    if tiny_params(variant)["objective"]["n_critic"] > 1:
+        shrink["objective"] = {"n_critic": 2}
+    return {variant: {"training": merge(shrink, sections)}}

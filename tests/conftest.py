@@ -1,6 +1,7 @@
 """Shared fixtures: a throw-away copy of the Kedro project and tiny synthetic sources."""
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import shutil
@@ -37,22 +38,59 @@ def write_idx_source(directory: Path, n_train: int = 60, n_test: int = 20, size:
     return arrays
 
 
-@pytest.fixture
-def kedro_project(tmp_path, monkeypatch) -> Path:
-    """A copy of the project's configuration in a temporary root, as the working directory."""
-    root = tmp_path / "project"
-    root.mkdir()
+def copy_project(root: Path) -> Path:
+    """The project's configuration in ``root``, without conf/local."""
+    root.mkdir(parents=True)
     shutil.copytree(REPO_ROOT / "conf", root / "conf",
                     ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
     shutil.copy(REPO_ROOT / "pyproject.toml", root / "pyproject.toml")
     # The package is imported from the installed project; Kedro only checks src/ exists.
     (root / "src").mkdir()
+    return root
+
+
+@pytest.fixture
+def kedro_project(tmp_path, monkeypatch) -> Path:
+    """A copy of the project's configuration in a temporary root, as the working directory."""
+    root = copy_project(tmp_path / "project")
     monkeypatch.chdir(root)
     # MLflow caches stores by URI, so the relative default (sqlite:///mlflow.db)
     # would keep pointing at the first test's project; spell it out absolute.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     return root
+
+
+# A compare run of seconds: tiny networks, a few steps, a small protocol.
+TINY_EVALUATION = {"evaluation": {"classifier": {"epochs": 1, "feature_dim": 16},
+                                  "protocol": {"n_samples": 30, "kid_subsets": 3,
+                                               "kid_subset_size": 20, "k": 3}}}
+
+
+@contextlib.contextmanager
+def tiny_compare_run(project: Path):
+    """A project in ``project`` after a tiny `compare` run of gan, wgan and wgan_gp, as the
+    working directory with its own MLflow store, both restored on exit."""
+    from tests.configs import tiny_training
+
+    copy_project(project)
+    old_cwd, old_uri = os.getcwd(), os.environ.get("MLFLOW_TRACKING_URI")
+    os.chdir(project)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
+    try:
+        write_idx_source(project / "data/01_raw/mnist", n_train=60, n_test=30)
+        params = dict(TINY_EVALUATION)
+        for variant in ("gan", "wgan", "wgan_gp"):
+            params.update(tiny_training(variant, schedule={"steps": 8, "eval_every": 2,
+                                                           "eval_samples": 20}))
+        run_pipeline(project, "compare", params=params)
+        yield project
+    finally:
+        os.chdir(old_cwd)
+        if old_uri is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old_uri
 
 
 def run_pipeline(project: Path, pipeline: str, params: dict | None = None,

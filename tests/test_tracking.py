@@ -14,7 +14,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import run_pipeline, write_idx_source
-from tests.pipelines.test_training import tiny_training
+from tests.configs import tiny_training
 
 METRICS = {"critic_loss", "generator_loss", "wasserstein_estimate", "gradient_penalty",
            "critic_grad_norm", "generator_grad_norm", "d_real", "d_fake", "images_per_sec"}

@@ -146,15 +146,22 @@ class TrainingTracker:
                 self._fail(f"samples of step {step}", exc)
 
 
-def log_trained_generator(run_id: str | None, generator, history: pd.DataFrame,
-                          latent_dim: int) -> None:
-    """Log the history table and the generator as an MLflow model with a signature.
+def registered_model_name(prefix: str, variant: str) -> str:
+    """The model registry's name for ``variant``'s generators, e.g. wgan_lab-mnist-wgan_gp."""
+    return f"{prefix}-{variant}"
 
-    Unlike logging during training, a failure here is an error: the caller's
-    message says where the local copies are.
+
+def log_trained_generator(run_id: str | None, generator, history: pd.DataFrame,
+                          latent_dim: int, registered_name: str | None = None) -> str:
+    """Log the history table and the generator as an MLflow model with a signature,
+    registered as a new version of ``registered_name`` when given.
+
+    Returns the registered version ("" when nothing was registered). Unlike
+    logging during training, a failure here is an error: the caller's message
+    says where the local copies are.
     """
     if run_id is None:
-        return
+        return ""
     active = mlflow.active_run()
     reopen = active is None or active.info.run_id != run_id
     if reopen:
@@ -164,9 +171,46 @@ def log_trained_generator(run_id: str | None, generator, history: pd.DataFrame,
         noise = np.random.default_rng(0).standard_normal((2, latent_dim)).astype(np.float32)
         signature = mlflow.models.infer_signature(noise, np.asarray(generator(noise)))
         # Declared requirements spare MLflow inferring them in a subprocess.
-        mlflow.keras.log_model(generator, name="generator", signature=signature,
-                               pip_requirements=[f"tensorflow=={tf.__version__}",
-                                                 f"keras=={keras.__version__}"])
+        info = mlflow.keras.log_model(generator, name="generator", signature=signature,
+                                      registered_model_name=registered_name,
+                                      pip_requirements=[f"tensorflow=={tf.__version__}",
+                                                        f"keras=={keras.__version__}"])
     finally:
         if reopen:
             mlflow.end_run()
+    version = getattr(info, "registered_model_version", None)
+    if version is not None:
+        logger.info("Generator registered as %s version %s", registered_name, version)
+    return "" if version is None else str(version)
+
+
+def promote_if_best(name: str, version: str, fid: float, protocol: str, alias: str = "best"
+                    ) -> bool:
+    """Tag a registered version with its FID; move ``alias`` to it if it beats the holder.
+
+    FIDs are only comparable under one evaluation protocol: a holder evaluated
+    under another keeps the alias, and the log says why. Returns whether the
+    alias moved.
+    """
+    client = mlflow.MlflowClient()
+    client.set_model_version_tag(name, version, "fid", repr(float(fid)))
+    client.set_model_version_tag(name, version, "evaluation_protocol", protocol)
+    try:
+        holder = client.get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException:
+        holder = None
+    if holder is not None and str(holder.version) != str(version):
+        if holder.tags.get("evaluation_protocol") != protocol:
+            logger.warning("%s@%s stays on version %s: it was evaluated under another protocol "
+                           "(%s), so its FID cannot be compared with version %s's",
+                           name, alias, holder.version, holder.tags.get("evaluation_protocol"),
+                           version)
+            return False
+        held = float(holder.tags.get("fid", "inf"))
+        if not fid < held:
+            logger.info("%s@%s stays on version %s (FID %.3f; version %s has %.3f)",
+                        name, alias, holder.version, held, version, fid)
+            return False
+    client.set_registered_model_alias(name, alias, version)
+    logger.info("%s@%s -> version %s (FID %.3f)", name, alias, version, fid)
+    return True

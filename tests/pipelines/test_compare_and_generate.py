@@ -1,6 +1,5 @@
 """The compare report, the generate pipeline and the notebook, on a tiny run."""
 import json
-import shutil
 
 import nbformat
 import numpy as np
@@ -9,42 +8,14 @@ import pytest
 from nbclient import NotebookClient
 from PIL import Image
 
-from tests.conftest import REPO_ROOT, run_pipeline, write_idx_source
-from tests.pipelines.test_training import tiny_training
-
-TINY_EVALUATION = {"evaluation": {"classifier": {"epochs": 1, "feature_dim": 16},
-                                  "protocol": {"n_samples": 30, "kid_subsets": 3,
-                                               "kid_subset_size": 20, "k": 3}}}
+from tests.conftest import REPO_ROOT, run_pipeline, tiny_compare_run
 
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
     """One tiny compare run shared by the tests of this module."""
-    import os
-
-    from tests.conftest import REPO_ROOT as root
-
-    project = tmp_path_factory.mktemp("compare") / "project"
-    shutil.copytree(root / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
-    (project / "conf" / "local").mkdir()
-    (project / "src").mkdir()
-    shutil.copy(root / "pyproject.toml", project / "pyproject.toml")
-    old_cwd, old_uri = os.getcwd(), os.environ.get("MLFLOW_TRACKING_URI")
-    os.chdir(project)
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
-    try:
-        write_idx_source(project / "data/01_raw/mnist", n_train=60, n_test=30)
-        params = dict(TINY_EVALUATION)
-        for variant in ("gan", "wgan", "wgan_gp"):
-            params.update(tiny_training(variant, schedule={"steps": 8, "eval_every": 2, "eval_samples": 20}))
-        run_pipeline(project, "compare", params=params)
+    with tiny_compare_run(tmp_path_factory.mktemp("compare") / "project") as project:
         yield project
-    finally:
-        os.chdir(old_cwd)
-        if old_uri is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old_uri
 
 
 def test_report_has_every_variant_the_floor_and_the_findings(compared):

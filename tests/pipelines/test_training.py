@@ -11,19 +11,8 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from tests.configs import merge, tiny_params
+from tests.configs import tiny_training
 from tests.conftest import run_pipeline, write_idx_source
-
-
-def tiny_training(variant, **sections):
-    """Runtime parameters that shrink ``variant``'s configured training (merged by Kedro)."""
-    shrink = {"model": {"latent_dim": 8, "hidden_units": [16, 16]},
-              "optimizer": {"batch_size": 8},
-              "schedule": {"steps": 4, "log_every": 2, "sample_every": 2, "checkpoint_every": 2,
-                           "n_sample_images": 4}}
-    if tiny_params(variant)["objective"]["n_critic"] > 1:
-        shrink["objective"] = {"n_critic": 2}
-    return {variant: {"training": merge(shrink, sections)}}
 
 
 @pytest.mark.parametrize("variant", ["gan", "wgan", "wgan_gp"])

@@ -3,5 +3,6 @@ from .generator_dataset import GeneratorDataset
 from .image_source_dataset import ImageSourceDataset
 from .npy_dataset import NpyDataset
 from .npz_dataset import NpzDataset
+from .previewable_image_dataset import PreviewableImageDataset
 
-__all__ = ["GeneratorDataset", "ImageSourceDataset", "NpyDataset", "NpzDataset"]
+__all__ = ["GeneratorDataset", "ImageSourceDataset", "NpyDataset", "NpzDataset", "PreviewableImageDataset"]

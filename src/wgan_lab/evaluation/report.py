@@ -120,25 +120,45 @@ def _fid_figure(runs: list[VariantRun], floor: dict):
     return figure
 
 
+def _plot_losses(ax, name: str, h: pd.DataFrame) -> None:
+    """Critic and generator losses, and the Wasserstein estimate on its own axis."""
+    ax.plot(h["step"], h["critic_loss"], label="critic loss")
+    ax.plot(h["step"], h["generator_loss"], label="generator loss")
+    # Its own axis: under weight clipping the estimate is orders of magnitude smaller.
+    estimate = ax.twinx()
+    estimate.plot(h["step"], h["wasserstein_estimate"], color="tab:green",
+                  label="Wasserstein estimate (right axis)")
+    # Scale to the settled part: the first steps (before clipping bites) dwarf the rest.
+    settled = h.loc[h["step"] > h["step"].max() * 0.05, "wasserstein_estimate"]
+    if len(settled) > 1 and settled.max() > settled.min():
+        low, high = settled.quantile(0.01), settled.quantile(0.99)
+        estimate.set_ylim(low - 0.1 * (high - low), high + 0.1 * (high - low))
+    ax.set_title(name)
+    ax.set_xlabel("generator step")
+    ax.legend(fontsize=8, loc="upper left")
+    estimate.legend(fontsize=8, loc="upper right")
+
+
 def _loss_figure(runs: list[VariantRun]):
     figure, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 3.5), squeeze=False)
     for ax, run in zip(axes[0], runs):
-        h = run.history
-        ax.plot(h["step"], h["critic_loss"], label="critic loss")
-        ax.plot(h["step"], h["generator_loss"], label="generator loss")
-        # Its own axis: under weight clipping the estimate is orders of magnitude smaller.
-        estimate = ax.twinx()
-        estimate.plot(h["step"], h["wasserstein_estimate"], color="tab:green",
-                      label="Wasserstein estimate (right axis)")
-        # Scale to the settled part: the first steps (before clipping bites) dwarf the rest.
-        settled = h.loc[h["step"] > h["step"].max() * 0.05, "wasserstein_estimate"]
-        if len(settled) > 1 and settled.max() > settled.min():
-            low, high = settled.quantile(0.01), settled.quantile(0.99)
-            estimate.set_ylim(low - 0.1 * (high - low), high + 0.1 * (high - low))
-        ax.set_title(run.name)
-        ax.set_xlabel("generator step")
-        ax.legend(fontsize=8, loc="upper left")
-        estimate.legend(fontsize=8, loc="upper right")
+        _plot_losses(ax, run.name, run.history)
+    return figure
+
+
+def training_curves(name: str, history: pd.DataFrame, fid_history: pd.DataFrame | None):
+    """One variant's losses and in-training FID by step, as one figure."""
+    figure, (losses, fid) = plt.subplots(1, 2, figsize=(11, 3.8))
+    _plot_losses(losses, f"{name}: losses", history)
+    if fid_history is not None and "fid" in fid_history and len(fid_history):
+        fid.plot(fid_history["step"], fid_history["fid"], marker=".")
+        fid.set_yscale("log")
+    else:
+        fid.text(0.5, 0.5, "no in-training FID (eval_every: 0)", ha="center",
+                 transform=fid.transAxes)
+    fid.set_title(f"{name}: FID (in-training sample)")
+    fid.set_xlabel("generator step")
+    figure.tight_layout()
     return figure
 
 

@@ -8,8 +8,9 @@ import numpy as np
 
 from wgan_lab.evaluation.evaluate import Protocol, compute_metrics, evaluate_generator, subsample
 from wgan_lab.evaluation.feature_space import FeatureSpace, fit_feature_space
+from wgan_lab.tracking import promote_if_best, registered_model_name
 
-__all__ = ["evaluate_variant", "fit_feature_space", "real_floor"]
+__all__ = ["evaluate_variant", "fit_feature_space", "promote_best_generator", "real_floor"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,3 +35,13 @@ def evaluate_variant(generator, space: FeatureSpace, test_images: np.ndarray,
                                    for k, v in result.items()})
     return result, histogram.tolist()
 
+
+def promote_best_generator(model_version: str, metrics: dict[str, Any],
+                           training: dict[str, Any], evaluation: dict[str, Any],
+                           model_registry: dict[str, Any]) -> None:
+    """Move the registry alias (``best``) to this run's generator if its FID is the best."""
+    if not model_version or "fid" not in metrics:
+        return
+    protocol = ",".join(f"{k}={v}" for k, v in sorted(evaluation["protocol"].items()))
+    promote_if_best(registered_model_name(model_registry["name_prefix"], training["variant"]),
+                    model_version, float(metrics["fid"]), protocol, model_registry["alias"])

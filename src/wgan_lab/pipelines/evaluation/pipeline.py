@@ -1,7 +1,7 @@
 """Wiring of the evaluation pipelines."""
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import evaluate_variant, fit_feature_space, real_floor
+from .nodes import evaluate_variant, fit_feature_space, promote_best_generator, real_floor
 
 
 def create_feature_space_pipeline() -> Pipeline:
@@ -32,7 +32,14 @@ def create_pipeline(variant: str) -> Pipeline:
             outputs=["metrics", "class_histogram"],
             name="evaluate",
         ),
+        Node(
+            promote_best_generator,
+            inputs=["model_version", "metrics", "params:training", "params:evaluation",
+                    "params:model_registry"],
+            outputs=None,
+            name="promote_best_generator",
+        ),
     ])
     return Pipeline(template, namespace=variant,
                     inputs={"feature_space", "test_images"},
-                    parameters={"params:evaluation"})
+                    parameters={"params:evaluation", "params:model_registry"})

@@ -11,7 +11,8 @@ from PIL import Image
 from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.gan.trainer import Callbacks, GANTrainer
 from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
-from wgan_lab.tracking import TrainingTracker, log_trained_generator
+from wgan_lab.evaluation.report import training_curves
+from wgan_lab.tracking import TrainingTracker, log_trained_generator, registered_model_name
 from wgan_lab.visualize import image_grid
 
 
@@ -54,7 +55,15 @@ def train_variant(
 
 
 def log_generator(generator: keras.Model, history: pd.DataFrame, run_id: str,
-                  training: dict[str, Any]) -> None:
-    """Log the saved generator as an MLflow model, and the history table."""
-    log_trained_generator(run_id or None, generator, history,
-                          int(training["model"]["latent_dim"]))
+                  training: dict[str, Any], model_registry: dict[str, Any]) -> str:
+    """Log the saved generator as an MLflow model, registered as a new version of
+    its variant's model, and the history table; returns the version ("" if untracked)."""
+    name = registered_model_name(model_registry["name_prefix"], training["variant"])
+    return log_trained_generator(run_id or None, generator, history,
+                                 int(training["model"]["latent_dim"]), name)
+
+
+def plot_training_curves(history: pd.DataFrame, fid_history: pd.DataFrame,
+                         training: dict[str, Any]):
+    """Losses and in-training FID by step, as a figure kedro viz previews."""
+    return training_curves(training.get("variant", "training"), history, fid_history)

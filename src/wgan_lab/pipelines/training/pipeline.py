@@ -1,8 +1,7 @@
 """The training template, one namespaced copy per variant."""
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import log_generator, train_variant
-
+from .nodes import log_generator, plot_training_curves, train_variant
 
 
 def create_template() -> Pipeline:
@@ -19,9 +18,16 @@ def create_template() -> Pipeline:
         # before MLflow is asked for anything that could fail.
         Node(
             log_generator,
-            inputs=["generator", "training_history", "tracking_run_id", "params:training"],
-            outputs=None,
+            inputs=["generator", "training_history", "tracking_run_id", "params:training",
+                    "params:model_registry"],
+            outputs="model_version",
             name="log_generator",
+        ),
+        Node(
+            plot_training_curves,
+            inputs=["training_history", "fid_history", "params:training"],
+            outputs="training_curves",
+            name="plot_training_curves",
         ),
     ])
 
@@ -29,4 +35,5 @@ def create_template() -> Pipeline:
 def create_pipeline(variant: str) -> Pipeline:
     """The training pipeline of ``variant``; its parameters live under ``<variant>.``."""
     return Pipeline(create_template(), namespace=variant,
-                    inputs={"train_images", "test_images", "feature_space"})
+                    inputs={"train_images", "test_images", "feature_space"},
+                    parameters={"params:model_registry"})
