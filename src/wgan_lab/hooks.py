@@ -15,6 +15,8 @@ from wgan_lab import tracking, variants
 from wgan_lab.gan.cluster import is_chief_task, tf_config
 from wgan_lab.gan.distribute import describe_devices, multi_worker_strategy, resolve_distribution
 from wgan_lab.gan.precision import resolve_precision
+from wgan_lab.pipelines.tuning.nodes import tune_settings
+from wgan_lab.pipelines.tuning.pipeline import TUNING_NODES
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +159,10 @@ class RunSetupHooks:
     # trylast: after ClusterHooks has set up a multi-worker cluster.
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        if self._context is not None and any(n.name in TUNING_NODES for n in pipeline.nodes):
+            # A search space that names no parameter fails here, before ingestion or
+            # the classifier train anything.
+            tune_settings(self._context.params)
         run_variants = sorted(_training_variants(pipeline))
         if not run_variants or self._context is None:
             return

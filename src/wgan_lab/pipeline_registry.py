@@ -3,14 +3,16 @@
 ``<variant>`` (every block of parameters_training.yml with a ``training``
 section): ingestion, the feature space, that variant's training and
 evaluation. ``compare``: the variants in ``compare.variants`` and the report.
-``generate``: images from a trained generator. ``__default__`` is ``compare``.
+``generate``: images from a trained generator. ``tune``: a search over
+``tune.variant``'s settings; ``tune_report``: its report from the storage.
+``__default__`` is ``compare``.
 """
 from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
 from wgan_lab import variants
-from wgan_lab.pipelines import data_processing, evaluation, reporting, training
+from wgan_lab.pipelines import data_processing, evaluation, reporting, training, tuning
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -28,5 +30,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["compare"] = (ingest + features + sum((per_variant[v] for v in compared), Pipeline([]))
                             + reporting.create_compare_pipeline(compared))
     pipelines["generate"] = reporting.create_generate_pipeline()
+    pipelines["tune"] = ingest + features + tuning.create_pipeline()
+    pipelines["tune_report"] = tuning.create_report_pipeline()
     pipelines["__default__"] = pipelines["compare"]
     return pipelines

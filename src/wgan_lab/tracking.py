@@ -214,3 +214,65 @@ def promote_if_best(name: str, version: str, fid: float, protocol: str, alias: s
     client.set_registered_model_alias(name, alias, version)
     logger.info("%s@%s -> version %s (FID %.3f)", name, alias, version, fid)
     return True
+
+
+class TrialTracker:
+    """Each trial of a search as a child of the kedro run's MLflow run (a no-op without one).
+
+    Tagged with the study, variant and trial number, with the drawn
+    parameters, the stepped in-training FID, the final metrics and the state
+    (COMPLETE, PRUNED, FAIL), so the MLflow UI can filter and compare trials.
+    A tracking failure is logged once and never stops the search.
+    """
+
+    def __init__(self, study_name: str, variant: str) -> None:
+        self.study_name = study_name
+        self.variant = variant
+        self._open = False
+        self._failed = False
+
+    def _safe(self, what: str, action) -> None:
+        if self._failed:
+            return
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 - tracking must not stop the search
+            logger.warning("tuning %s: MLflow logging failed at %s (%s); the search goes on "
+                           "and the study keeps every result", self.study_name, what, exc)
+            self._failed = True
+
+    def start(self, number: int, values: dict[str, Any]) -> None:
+        if mlflow.active_run() is None:
+            return
+
+        def start() -> None:
+            mlflow.start_run(run_name=f"{self.variant} trial {number}", nested=True,
+                             tags={"tune_study": self.study_name, "variant": self.variant,
+                                   "trial": str(number)})
+            self._open = True
+            mlflow.log_params(values)
+        self._safe(f"trial {number}", start)
+
+    def check(self, steps: int, scores: dict[str, float]) -> None:
+        if self._open:
+            self._safe(f"step {steps}", lambda: mlflow.log_metrics(scores, step=steps))
+
+    def end(self, state: str, final: dict[str, float]) -> None:
+        if not self._open:
+            return
+        self._open = False
+
+        def end() -> None:
+            if final:
+                mlflow.log_metrics({f"final_{k}": v for k, v in final.items()})
+            mlflow.set_tag("state", state)
+            mlflow.end_run("FAILED" if state == "FAIL" else "FINISHED")
+        self._safe("end of trial", end)
+
+
+def log_text_artifacts(files: dict[str, str]) -> None:
+    """Text files (reports, parameter blocks) into the active MLflow run, if any."""
+    if mlflow.active_run() is None:
+        return
+    for name, text in files.items():
+        mlflow.log_text(text, name)

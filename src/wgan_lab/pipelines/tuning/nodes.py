@@ -1,0 +1,46 @@
+"""Nodes of the tuning pipelines: thin adapters over ``wgan_lab.tuning`` and ``wgan_lab.tracking``."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from wgan_lab.evaluation.feature_space import FeatureSpace
+from wgan_lab.tracking import TrialTracker, log_text_artifacts
+from wgan_lab.tuning.report import build_tuning_report
+from wgan_lab.tuning.search import (TrialCallbacks, TrialObjective, TuneSettings, open_study,
+                                    run_worker)
+from wgan_lab.variants import family
+
+
+def tune_settings(parameters: dict[str, Any]) -> TuneSettings:
+    """The run's ``tune`` settings, checked against the variant family."""
+    return TuneSettings.from_params(parameters.get("tune") or {}, family(parameters))
+
+
+def tune_variant(train_images: np.ndarray, test_images: np.ndarray, feature_space: FeatureSpace,
+                 parameters: dict[str, Any]) -> str:
+    """Run trials of ``tune.variant``'s study until ``tune.trials`` are done; returns its name."""
+    settings = tune_settings(parameters)
+    study = open_study(settings)
+    tracker = TrialTracker(settings.study_name, settings.variant)
+    objective = TrialObjective(settings, family(parameters)[settings.variant], train_images,
+                               test_images, feature_space,
+                               TrialCallbacks(tracker.start, tracker.check, tracker.end))
+    run_worker(study, objective, settings.trials)
+    return settings.study_name
+
+
+def report_tuning(parameters: dict[str, Any]) -> dict[str, str]:
+    """The study's report, best parameters and trials, from its storage alone."""
+    settings = tune_settings(parameters)
+    html, markdown, best_yaml, table = build_tuning_report(open_study(settings), settings)
+    files = {"tune_report.html": html, "tune_report.md": markdown,
+             "best_params.yml": best_yaml, "trials.csv": table.to_csv(index=False)}
+    log_text_artifacts({f"tune/{settings.variant}/{name}": text for name, text in files.items()})
+    return {f"{settings.variant}/{name}": text for name, text in files.items()}
+
+
+def report_after_tuning(study_name: str, parameters: dict[str, Any]) -> dict[str, str]:
+    """``report_tuning`` once this process's trials are done."""
+    return report_tuning(parameters)

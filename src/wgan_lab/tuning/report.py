@@ -1,0 +1,163 @@
+"""What a search found: the budget curve, parameter importances, the top trials.
+
+Built from the study's storage alone, so trials run by other processes or
+machines are in it, and it can be rebuilt at any time without training.
+"""
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import yaml
+from optuna.trial import TrialState
+
+from wgan_lab.evaluation.report import _png, markdown_table, plt
+
+from .search import ERROR_ATTR, SURPLUS_ATTR, TuneSettings, counts_as_done
+from .space import as_parameters
+
+TOP = 10
+
+
+def trials_table(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial that counts (surplus and killed ones left out), in trial order."""
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        if trial.user_attrs.get(SURPLUS_ATTR):
+            continue
+        counted = counts_as_done(trial) or trial.state == TrialState.RUNNING
+        if not counted:
+            continue
+        last_fid = (trial.intermediate_values[max(trial.intermediate_values)]
+                    if trial.intermediate_values else np.nan)
+        rows.append({
+            "trial": trial.number, "state": trial.state.name,
+            "fid": trial.value if trial.state == TrialState.COMPLETE else np.nan,
+            "last_in_training_fid": last_fid,
+            "steps": trial.user_attrs.get("steps", np.nan),
+            "train_seconds": trial.user_attrs.get("train_seconds", np.nan),
+            "train_cpu_seconds": trial.user_attrs.get("train_cpu_seconds", np.nan),
+            "classes_covered": trial.user_attrs.get("classes_covered", np.nan),
+            "error": trial.user_attrs.get(ERROR_ATTR, ""),
+            **{f"param {k}": v for k, v in trial.params.items()},
+        })
+    return pd.DataFrame(rows)
+
+
+def budget_curve(values: np.ndarray, resamples: int = 2000, seed: int = 0
+                 ) -> dict[str, np.ndarray]:
+    """Best value among the first k trials, k = 1..n: as run, and over random orderings.
+
+    Lucic et al.'s budget curve: how good a result a search of k trials
+    finds. Trials without a value (pruned, failed) count as trials that found
+    nothing (+inf). The band is the 5th-95th percentile over ``resamples``
+    shuffled orders.
+    """
+    values = np.where(np.isfinite(values), values, np.inf)
+    rng = np.random.default_rng(seed)
+    orders = np.array([rng.permutation(values) for _ in range(resamples)])
+    best = np.minimum.accumulate(orders, axis=1)
+    # Sample quantiles without interpolation: between a value and +inf there is none.
+    def quantile(q: float) -> np.ndarray:
+        return np.quantile(best, q, axis=0, method="inverted_cdf")
+
+    return {"trials": np.arange(1, len(values) + 1), "as_run": np.minimum.accumulate(values),
+            "median": quantile(0.5), "low": quantile(0.05), "high": quantile(0.95)}
+
+
+def importances(study: optuna.Study, seed: int = 0) -> dict[str, float]:
+    """fANOVA importances of the parameters for FID (needs two complete trials)."""
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if len(complete) < 2 or len({t.value for t in complete}) < 2:
+        return {}
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+    return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+
+
+def best_parameters(study: optuna.Study, settings: TuneSettings) -> dict[str, Any] | None:
+    """The best complete trial's values as a block for parameters_training.yml."""
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if not complete:
+        return None
+    best = min(complete, key=lambda t: t.value)
+    values = {d.path: d.decode(best.params[d.path]) for d in settings.dimensions
+              if d.path in best.params}
+    return as_parameters(settings.variant, values)
+
+
+def _curve_figure(curve: dict[str, np.ndarray], variant: str):
+    figure, ax = plt.subplots(figsize=(7, 3.8))
+    finite = np.isfinite(curve["high"])
+    ax.fill_between(curve["trials"][finite], curve["low"][finite], curve["high"][finite],
+                    alpha=0.25, label="5-95% over trial orders")
+    ax.plot(curve["trials"], curve["median"], label="median over trial orders")
+    ax.plot(curve["trials"], curve["as_run"], marker=".", linestyle="--", label="as run")
+    ax.set_xlabel("number of trials")
+    ax.set_ylabel("best FID so far (proxy)")
+    ax.set_title(f"{variant}: best FID found against the search budget")
+    ax.legend()
+    return figure
+
+
+def build_tuning_report(study: optuna.Study, settings: TuneSettings
+                        ) -> tuple[str, str, str, pd.DataFrame]:
+    """HTML, Markdown, best_params.yml text and the trials table of ``study``."""
+    table = trials_table(study)
+    variant = settings.variant
+    budget = {"seconds": f"{settings.budget:g} s of training",
+              "cpu_seconds": f"{settings.budget:g} CPU seconds of training",
+              "steps": f"{settings.budget:g} generator steps"}[settings.budget_unit]
+    protocol = (f"score: FID of {settings.score_samples} generated vs {settings.score_samples} "
+                f"test images in the domain classifier's features (a proxy of the 10k protocol); "
+                f"pruning on FID of {settings.eval_samples} samples at {settings.checks} "
+                f"evenly spaced points of the budget")
+    states = table["state"].value_counts().to_dict() if len(table) else {}
+    head = (f"Study `{settings.study_name}`: {len(table)} of {settings.trials} trials "
+            f"({', '.join(f'{n} {s.lower()}' for s, n in sorted(states.items())) or 'none yet'}); "
+            f"budget per trial {budget}; TPE sampler (seed {settings.seed}), "
+            f"{settings.pruner.get('name', 'median')} pruner.")
+    best = best_parameters(study, settings)
+    best_yaml = (f"# Best trial of study {settings.study_name}: paste into "
+                 f"conf/local/parameters.yml (merged over the base values), or merge into "
+                 f"the variant's block in conf/base/parameters_training.yml\n"
+                 + yaml.safe_dump(best, sort_keys=True)) if best else "# no complete trial yet\n"
+    figures, md_parts = [], [f"# Tuning {variant}", "", head, "", protocol, ""]
+    if len(table):
+        values = table["fid"].to_numpy(dtype=float)
+        curve = budget_curve(values, seed=settings.seed)
+        figures.append(("Best FID found against the number of trials",
+                        _png(_curve_figure(curve, variant))))
+        md_parts += ["## Best FID against the number of trials", "",
+                     markdown_table(pd.DataFrame({"trials": curve["trials"],
+                                                  "as run": curve["as_run"],
+                                                  "median": curve["median"],
+                                                  "5%": curve["low"], "95%": curve["high"]})), ""]
+    weights = importances(study, settings.seed)
+    if weights:
+        md_parts += ["## Parameter importances (fANOVA)", "",
+                     markdown_table(pd.DataFrame({"parameter": list(weights),
+                                                  "importance": list(weights.values())})), ""]
+    top = table.sort_values("fid").head(TOP) if len(table) else table
+    md_parts += ["## Top trials", "", markdown_table(top) if len(top) else "none yet", "",
+                 "## Best parameters", "", "```yaml", best_yaml.rstrip(), "```", ""]
+    markdown = "\n".join(md_parts)
+    body = [f"<h1>Tuning {html.escape(variant)}</h1>", f"<p>{html.escape(head)}</p>",
+            f"<p>{html.escape(protocol)}</p>"]
+    for title, png in figures:
+        body += [f"<h2>{html.escape(title)}</h2>", f'<img alt="{html.escape(title)}" '
+                 f'src="data:image/png;base64,{png}">']
+    if weights:
+        body += ["<h2>Parameter importances (fANOVA)</h2>",
+                 pd.DataFrame({"parameter": list(weights), "importance": list(weights.values())}
+                              ).to_html(index=False, float_format=lambda v: f"{v:.3f}")]
+    body += ["<h2>Top trials</h2>", top.to_html(index=False, na_rep="",
+                                                float_format=lambda v: f"{v:.4g}"),
+             "<h2>Best parameters</h2>", f"<pre>{html.escape(best_yaml)}</pre>"]
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Tuning "
+            f"{html.escape(variant)}</title><style>body{{font-family:sans-serif;max-width:1100px;"
+            "margin:auto}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;"
+            "padding:2px 6px}}</style></head><body>" + "\n".join(body) + "</body></html>")
+    return page, markdown, best_yaml, table

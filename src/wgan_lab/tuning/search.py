@@ -1,0 +1,312 @@
+"""The Optuna study of one variant: shared storage, workers, and the trial objective.
+
+Several processes (on one machine or many) tune one study by opening the same
+storage: a SQLite file, or a PostgreSQL/MySQL URL for several machines. Optuna
+hands out trials; heartbeats mark the trial of a killed process failed once
+it is stale, and the retry callback queues its settings again, so a rerun
+continues the study and a kill loses at most the running trial.
+
+Trials are counted by what finished: complete, pruned, or failed with an
+error of their own (a diverged loss is a result of its settings). Two
+processes that start the last trial at the same moment both get a trial
+number from the storage; the higher one sees it is surplus and gives way.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import optuna
+import sqlalchemy
+from optuna.trial import TrialState
+
+from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
+from wgan_lab.gan.config import ConfigError, TrainingConfig
+from wgan_lab.gan.registry import Registry, UnknownNameError
+from wgan_lab.gan.trainer import GANTrainer, NonFiniteLossError
+from wgan_lab.progress import Progress
+
+from .space import Dimension, apply, parse_space
+
+logger = logging.getLogger(__name__)
+# Heartbeats and stale-trial retries are what make a shared study survive a
+# killed process; Optuna still labels them experimental.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+PRUNERS = Registry("pruner", {
+    # Stops a trial whose FID at a check is worse than the median of earlier trials there.
+    "median": lambda cfg: optuna.pruners.MedianPruner(
+        n_startup_trials=int(cfg.get("n_startup_trials", 5)),
+        n_warmup_steps=int(cfg.get("n_warmup_steps", 1))),
+    # Asynchronous successive halving: only the best 1/reduction_factor go on at each rung.
+    "successive_halving": lambda cfg: optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=int(cfg.get("min_resource", 1)),
+        reduction_factor=int(cfg.get("reduction_factor", 3))),
+    "none": lambda cfg: optuna.pruners.NopPruner(),
+})
+# seconds: wall-clock training time, what a user waits. cpu_seconds: the
+# process's CPU time in training (all its threads), which other processes on
+# the machine do not eat into: for searches that share a machine. steps:
+# generator steps.
+BUDGET_UNITS = ("seconds", "cpu_seconds", "steps")
+# A trial that failed with an error of its own carries it here (a killed one does not).
+ERROR_ATTR = "error"
+SURPLUS_ATTR = "surplus"
+
+
+class SurplusTrial(RuntimeError):
+    """Another process already started the last trial the study asks for."""
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """``tune`` parameters, checked."""
+
+    variant: str
+    trials: int
+    storage: str
+    study_name: str
+    seed: int = 0
+    budget_unit: str = "seconds"
+    budget: float = 240.0
+    checks: int = 8
+    eval_samples: int = 1000
+    score_samples: int = 2000
+    pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median"})
+    dimensions: tuple[Dimension, ...] = ()
+    # A running trial whose process has not written a heartbeat for grace_seconds
+    # is failed and queued again.
+    heartbeat_seconds: int = 10
+    grace_seconds: int = 40
+
+    @classmethod
+    def from_params(cls, tune: dict[str, Any], family: Registry) -> TuneSettings:
+        """From the ``tune`` block and the variant family; every problem fails here."""
+        variant = str(tune.get("variant") or "")
+        try:
+            family[variant]
+        except UnknownNameError as exc:
+            raise ConfigError(f"tune.variant: {exc}") from None
+        spaces = tune.get("search_space") or {}
+        if variant not in spaces:
+            raise ConfigError(f"tune.search_space.{variant}: no search space for this variant "
+                              f"(spaces exist for: {', '.join(spaces) or 'none'})")
+        dimensions = parse_space(spaces[variant], f"tune.search_space.{variant}")
+        budget = tune.get("budget") or {}
+        unit = budget.get("unit", "seconds")
+        if unit not in BUDGET_UNITS:
+            raise ConfigError(f"tune.budget.unit: must be one of {', '.join(BUDGET_UNITS)} "
+                              f"(got {unit!r})")
+        pruner = dict(tune.get("pruner") or {"name": "median"})
+        try:
+            PRUNERS[pruner.get("name", "median")]
+        except UnknownNameError as exc:
+            raise ConfigError(f"tune.pruner.name: {exc}") from None
+        settings = cls(
+            variant=variant, trials=int(tune["trials"]),
+            storage=str(tune.get("storage") or ""),
+            study_name=str(tune.get("study_name") or f"{variant}-{unit}-{budget.get('amount')}"),
+            seed=int(tune.get("seed", 0)), budget_unit=unit,
+            budget=float(budget.get("amount", 240)), checks=int(tune.get("checks", 8)),
+            eval_samples=int(tune.get("eval_samples", 1000)),
+            score_samples=int(tune.get("score_samples", 2000)), pruner=pruner,
+            dimensions=tuple(dimensions),
+            heartbeat_seconds=int((tune.get("heartbeat") or {}).get("interval", 10)),
+            grace_seconds=int((tune.get("heartbeat") or {}).get("grace", 40)))
+        for name in ("trials", "checks", "eval_samples", "score_samples"):
+            if getattr(settings, name) < 1:
+                raise ConfigError(f"tune.{name}: must be at least 1 (got {getattr(settings, name)})")
+        if not 0 < settings.heartbeat_seconds < settings.grace_seconds:
+            raise ConfigError("tune.heartbeat: needs 0 < interval < grace (seconds)")
+        if settings.budget <= 0:
+            raise ConfigError(f"tune.budget.amount: must be positive (got {settings.budget})")
+        if not settings.storage:
+            raise ConfigError("tune.storage: an Optuna storage URL is needed "
+                              "(sqlite:///path.db, postgresql://...)")
+        return settings
+
+
+def open_study(settings: TuneSettings) -> optuna.Study:
+    """The study in its storage, created by the first process that asks."""
+    url = sqlalchemy.engine.make_url(settings.storage)
+    engine_kwargs = {}
+    if url.drivername.startswith("sqlite"):
+        # Parallel processes wait for SQLite's lock instead of failing at once.
+        engine_kwargs = {"connect_args": {"timeout": 120}}
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    storage = optuna.storages.RDBStorage(
+        settings.storage, engine_kwargs=engine_kwargs,
+        heartbeat_interval=settings.heartbeat_seconds, grace_period=settings.grace_seconds,
+        heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1))
+    pruner = PRUNERS[settings.pruner.get("name", "median")](settings.pruner)
+    try:
+        # The creating process draws from tune.seed: a one-process search is reproducible.
+        return optuna.create_study(storage=storage, study_name=settings.study_name,
+                                   direction="minimize", pruner=pruner,
+                                   sampler=optuna.samplers.TPESampler(seed=settings.seed))
+    except optuna.exceptions.DuplicatedStudyError:
+        pass
+    study = optuna.load_study(study_name=settings.study_name, storage=storage, pruner=pruner)
+    # Joining or resuming processes must not replay the creator's draws.
+    seed = settings.seed + 1000 * len(study.trials) + os.getpid() % 1000
+    study.sampler = optuna.samplers.TPESampler(seed=seed)
+    return study
+
+
+def counts_as_done(trial: optuna.trial.FrozenTrial) -> bool:
+    """Complete, pruned, or failed with an error of its own (not killed, not surplus)."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and ERROR_ATTR in trial.user_attrs
+
+
+def run_worker(study: optuna.Study, objective: Callable[[optuna.Trial], float],
+               trials: int, poll_seconds: float = 5.0) -> int:
+    """Run trials of ``study`` until ``trials`` are done; returns how many this process ran.
+
+    When the last trials run in other processes, this one waits for them: if
+    such a process dies, its trial goes stale after the grace period, is
+    queued again, and this process runs it.
+    """
+    ran, waiting = 0, False
+    while True:
+        optuna.storages.fail_stale_trials(study)
+        all_trials = study.get_trials(deepcopy=False)
+        done = sum(counts_as_done(t) for t in all_trials)
+        running = sum(t.state == TrialState.RUNNING for t in all_trials)
+        if done >= trials:
+            logger.info("%s: %d of %d trials done", study.study_name, done, trials)
+            return ran
+        if done + running >= trials:
+            if not waiting:
+                logger.info("%s: %d of %d trials done, waiting for %d running elsewhere",
+                            study.study_name, done, trials, running)
+            waiting = True
+            time.sleep(poll_seconds)
+            continue
+        waiting = False
+        study.optimize(objective, n_trials=1, catch=(Exception,))
+        ran += 1
+
+
+def check_not_surplus(trial: optuna.Trial, trials: int) -> None:
+    """Give way when ``trials`` trials with lower numbers are done or running."""
+    earlier = [t for t in trial.study.get_trials(deepcopy=False)
+               if t.number < trial.number
+               and (counts_as_done(t) or t.state == TrialState.RUNNING)]
+    if len(earlier) >= trials:
+        trial.set_user_attr(SURPLUS_ATTR, True)
+        raise SurplusTrial(f"trial {trial.number}: {trials} trials are already done or running")
+
+
+@dataclass
+class TrialCallbacks:
+    """What the caller wires to MLflow; any may be None."""
+
+    start: Callable[[int, dict[str, Any]], None] | None = None
+    check: Callable[[int, dict[str, float]], None] | None = None
+    end: Callable[[str, dict[str, float]], None] | None = None
+
+
+class TrialObjective:
+    """Trains one drawn configuration for the budget and returns its proxy FID.
+
+    At ``checks`` evenly spaced points of the budget (training seconds, or
+    steps) it reports the in-training FID on ``eval_samples`` samples to the
+    pruner; the score is FID on ``score_samples`` samples at the end (a proxy
+    of the 10k-sample protocol, declared in the report). Evaluation time does
+    not count against a seconds budget.
+    """
+
+    def __init__(self, settings: TuneSettings, training: dict[str, Any],
+                 train_images: np.ndarray, test_images: np.ndarray, space: FeatureSpace,
+                 callbacks: TrialCallbacks | None = None) -> None:
+        if space.extractor is None:
+            raise ConfigError("tune: FID needs a feature space; this dataset has none "
+                              "(no labels and no InceptionV3 weights)")
+        self.settings = settings
+        self.training = training
+        self.train_images = train_images
+        self.test_images = test_images
+        self.space = space
+        self.callbacks = callbacks or TrialCallbacks()
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        check_not_surplus(trial, self.settings.trials)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        values = {d.path: d.suggest(trial) for d in self.settings.dimensions}
+        callbacks, state, final = self.callbacks, "FAIL", {}
+        if callbacks.start:
+            callbacks.start(trial.number, values)
+        try:
+            final = self._train(trial, values)
+            state = "COMPLETE"
+            return final["fid"]
+        except optuna.TrialPruned:
+            state = "PRUNED"
+            raise
+        except Exception as exc:
+            trial.set_user_attr(ERROR_ATTR, f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            if callbacks.end:
+                callbacks.end(state, final)
+            keras.utils.clear_session(free_memory=True)
+
+    def _train(self, trial: optuna.Trial, values: dict[str, Any]) -> dict[str, float]:
+        settings = self.settings
+        prefix = f"{settings.variant}.training"
+        config = TrainingConfig.from_params(apply(self.training, values), prefix=prefix)
+        config = config.replace(runtime={"resume": "never"})
+        trainer = GANTrainer(config, self.train_images.shape[1:])
+        batches = trainer.batches(self.train_images)
+        fid_of = in_training_fid(self.space, self.test_images, settings.eval_samples, config.seed)
+        unit = settings.budget_unit
+        spent = {"steps": 0.0, "seconds": 0.0, "cpu_seconds": 0.0}  # training only
+        chunk = config.runtime.steps_per_call
+        total = int(settings.budget)
+        with Progress(f"trial {trial.number} of {settings.variant}", total, unit) as progress:
+            for check in range(1, settings.checks + 1):
+                target = settings.budget * check / settings.checks
+                while spent[unit] < target:
+                    count = chunk if unit != "steps" else max(1, min(chunk, int(target - spent["steps"])))
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    metrics = trainer.run_steps(batches, count)
+                    spent["seconds"] += time.perf_counter() - wall
+                    spent["cpu_seconds"] += time.process_time() - cpu
+                    spent["steps"] += count
+                    if not all(math.isfinite(metrics[k]) for k in ("critic_loss", "generator_loss")):
+                        raise NonFiniteLossError(f"{settings.variant}: a loss is not finite at "
+                                                 f"step {spent['steps']:.0f} ({metrics})")
+                    progress.update(min(int(spent[unit]), total))
+                scores = fid_of(int(spent["steps"]), trainer.sampling_generator)
+                progress.update(progress.completed, f"FID {scores['fid']:.1f}")
+                trial.report(scores["fid"], check)
+                used = {"steps": spent["steps"], "train_seconds": spent["seconds"],
+                        "train_cpu_seconds": spent["cpu_seconds"]}
+                for key, value in used.items():
+                    trial.set_user_attr(key, value)
+                if self.callbacks.check:
+                    self.callbacks.check(int(spent["steps"]), {**scores, **used})
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"FID {scores['fid']:.1f} at check {check}")
+        score_of = in_training_fid(self.space, self.test_images, settings.score_samples,
+                                   config.seed + 1)
+        final = {**score_of(int(spent["steps"]), trainer.sampling_generator), **used}
+        for key, value in final.items():
+            trial.set_user_attr(key, value)
+        logger.info("trial %d of %s: FID %.2f after %d steps (%.0f s, %.0f CPU s of training)",
+                    trial.number, settings.variant, final["fid"], spent["steps"],
+                    spent["seconds"], spent["cpu_seconds"])
+        return final

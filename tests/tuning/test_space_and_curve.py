@@ -1,0 +1,65 @@
+"""Search spaces checked before training; the budget curve against a hand count."""
+import numpy as np
+import optuna
+import pytest
+
+from tests.configs import tiny_params
+from wgan_lab.gan.config import ConfigError, TrainingConfig
+from wgan_lab.tuning.report import budget_curve
+from wgan_lab.tuning.space import apply, as_parameters, parse_space
+from wgan_lab.variants import family, load_parameters
+from wgan_lab.tuning.search import TuneSettings
+
+
+def test_every_configured_space_is_valid_and_keeps_what_defines_its_variant():
+    parameters = load_parameters()
+    spaces = parameters["tune"]["search_space"]
+    for variant in family(parameters):
+        settings = TuneSettings.from_params({**parameters["tune"], "variant": variant},
+                                            family(parameters))
+        paths = {d.path for d in settings.dimensions}
+        assert {"optimizer.learning_rate", "optimizer.critic_learning_rate"} <= paths
+        assert not paths & {"objective.loss", "objective.regularizer"}
+        assert variant in spaces
+
+
+@pytest.mark.parametrize("path, message", [
+    ("optimizer.learnin_rate", "tune.search_space.wgan.optimizer.learnin_rate: not a searchable"),
+    ("objective.regularizer", "tune.search_space.wgan.objective.regularizer: defines the variant"),
+    ("schedule.steps", "tune.search_space.wgan.schedule.steps: not a searchable"),
+])
+def test_a_bad_path_is_named(path, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        parse_space({path: {"type": "float", "low": 0.1, "high": 1.0}}, "tune.search_space.wgan")
+
+
+def test_drawn_values_make_a_valid_configuration():
+    dimensions = parse_space({
+        "optimizer.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+        "objective.n_critic": {"type": "int", "low": 1, "high": 5},
+        "model.hidden_units": {"type": "categorical", "choices": [[16, 16], [32, 64, 32]]},
+    }, "space")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(5):
+        trial = study.ask()
+        values = {d.path: d.suggest(trial) for d in dimensions}
+        assert values["model.hidden_units"] in ([16, 16], [32, 64, 32])
+        config = TrainingConfig.from_params(apply(tiny_params("wgan"), values))
+        assert config.model.hidden_units == tuple(values["model.hidden_units"])
+        assert 1 <= config.objective.n_critic <= 5
+        # What Optuna stored decodes back to the drawn value.
+        decoded = {d.path: d.decode(trial.params[d.path]) for d in dimensions}
+        assert decoded == values
+        study.tell(trial, 1.0)
+    assert as_parameters("wgan", {"optimizer.learning_rate": 0.1, "objective.n_critic": 2}) == {
+        "wgan": {"training": {"optimizer": {"learning_rate": 0.1}, "objective": {"n_critic": 2}}}}
+
+
+def test_budget_curve_matches_a_hand_count():
+    # Three trials: 5, pruned (no value), 3. Of the 6 orders, the best of the first
+    # trial is 5 in 2, none in 2, 3 in 2; of the first two: 3 in 4 orders, 5 in 2.
+    curve = budget_curve(np.array([5.0, np.nan, 3.0]), resamples=6000, seed=1)
+    assert curve["as_run"].tolist() == [5.0, 5.0, 3.0]
+    assert curve["low"].tolist() == [3.0, 3.0, 3.0]
+    assert curve["high"][0] == np.inf and curve["high"][1] == 5.0 and curve["high"][2] == 3.0
+    assert curve["median"].tolist() == [5.0, 3.0, 3.0]

@@ -1,0 +1,197 @@
+"""`kedro run --pipelines=tune` for real: Optuna storage, MLflow child runs, parallel and
+killed processes, and a pruned broken setting."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from tests.conftest import kedro_run_cli, write_idx_source
+from wgan_lab.data.processing import to_unit_range
+from wgan_lab.data.sources import FetchOptions, read_source
+from wgan_lab.evaluation.feature_space import FeatureSpace
+from wgan_lab.evaluation.features import ClassifierConfig, FeatureExtractor, train_classifier
+from wgan_lab.gan.config import TrainingConfig
+from wgan_lab.tuning.search import (TrialObjective, TuneSettings, counts_as_done, open_study,
+                                    run_worker)
+from wgan_lab.tuning.space import parse_space
+from wgan_lab.variants import family, load_parameters
+
+QUICK_STORAGE = "data/06_models/mnist-quick/tune/optuna.db"
+
+
+def load(project, name):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{project / QUICK_STORAGE}")
+
+
+def counted(study):
+    return [t for t in study.get_trials() if counts_as_done(t)]
+
+
+def quick_settings(project, lines: str) -> None:
+    """More `tune` settings for `--env quick` (which reads conf/quick, not conf/local)."""
+    path = project / "conf/quick/parameters_tune.yml"
+    assert path.read_text().rstrip().splitlines()[-1].startswith("  ")  # tune is the last block
+    path.write_text(path.read_text() + lines)
+
+
+def tune_command(*params):
+    return [sys.executable, "-m", "kedro", "run", "--pipelines=tune", "--env=quick",
+            "--params=" + ",".join(params)]
+
+
+@pytest.mark.integration
+def test_quick_tune_on_real_mnist_tracks_every_trial_and_writes_usable_best_params(
+        kedro_project, shared_mnist):
+    shutil.copytree(shared_mnist, kedro_project / "data/01_raw/mnist")
+    kedro_run_cli(kedro_project, "--pipelines=tune", "--env=quick", "--params=tune.variant=wgan")
+    study = load(kedro_project, "wgan-steps-60")
+    trials = counted(study)
+    assert sorted(t.number for t in trials) == [0, 1, 2]
+
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, "tags.tune_study = 'wgan-steps-60'")
+    assert sorted(int(r.data.tags["trial"]) for r in runs) == [0, 1, 2]
+    for run in runs:
+        trial = study.trials[int(run.data.tags["trial"])]
+        assert run.data.tags["state"] == trial.state.name
+        assert float(run.data.params["optimizer.learning_rate"]) == pytest.approx(
+            trial.params["optimizer.learning_rate"])
+        fids = client.get_metric_history(run.info.run_id, "fid")
+        assert [m.value for m in fids] == pytest.approx(list(trial.intermediate_values.values()))
+        if trial.state == TrialState.COMPLETE:
+            assert run.data.metrics["final_fid"] == pytest.approx(trial.value)
+
+    reports = kedro_project / "data/08_reporting/mnist-quick/tune/wgan"
+    best = yaml.safe_load((reports / "best_params.yml").read_text())
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    winner = min(complete, key=lambda t: t.value)
+    tuned = best["wgan"]["training"]
+    assert tuned["optimizer"]["learning_rate"] == pytest.approx(winner.params["optimizer.learning_rate"])
+    # Pasted over the variant's own block, it is a valid configuration.
+    base = family(load_parameters(kedro_project))["wgan"]
+    merged = {**base, **{k: {**base[k], **v} for k, v in tuned.items()}}
+    config = TrainingConfig.from_params(merged, prefix="wgan.training")
+    assert config.objective.regularizer == "clip" and config.objective.loss == "wasserstein"
+    assert "Best FID found against the number of trials" in (reports / "tune_report.html").read_text()
+
+
+def test_two_processes_share_one_study_without_duplicates(kedro_project, spawn):
+    write_idx_source(kedro_project / "data/01_raw/mnist", n_train=400, n_test=40)
+    logs, procs = [], []
+    for i in range(2):
+        logs.append(open(kedro_project / f"tune_{i}.log", "w"))
+        # Each its own MLflow store: this test is about the shared Optuna storage.
+        env = {**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "300",
+               "MLFLOW_TRACKING_URI": f"sqlite:///{kedro_project / f'mlflow_{i}.db'}"}
+        procs.append(spawn(tune_command("tune.variant=gan", "tune.trials=5",
+                                        "tune.budget.amount=150"),
+                           cwd=kedro_project, env=env, stdout=logs[-1], stderr=subprocess.STDOUT))
+    for proc, log in zip(procs, logs):
+        assert proc.wait(timeout=600) == 0, (kedro_project / log.name).read_text()[-3000:]
+    study = load(kedro_project, "gan-steps-150")
+    trials = counted(study)
+    numbers = [t.number for t in trials]
+    assert len(trials) == 5 and len(set(numbers)) == 5
+    assert len({t.user_attrs["worker"] for t in trials}) == 2  # both processes ran trials
+    # Every trial of the storage is one of the five, or one that gave way (never run).
+    extra = [t for t in study.get_trials() if t.number not in numbers]
+    assert all(t.user_attrs.get("surplus") for t in extra)
+
+
+def test_a_killed_process_loses_only_its_running_trial(kedro_project, spawn):
+    write_idx_source(kedro_project / "data/01_raw/mnist", n_train=400, n_test=40)
+    quick_settings(kedro_project, "  heartbeat: {interval: 1, grace: 4}\n")
+    command = tune_command("tune.variant=gan", "tune.trials=3", "tune.budget.amount=400")
+    env = {**os.environ, "DO_NOT_TRACK": "1"}
+    first = spawn(command, cwd=kedro_project, env=env, stdout=subprocess.DEVNULL,
+                  stderr=subprocess.DEVNULL)
+    storage = kedro_project / QUICK_STORAGE
+    deadline = time.monotonic() + 300
+    killed = None
+    while time.monotonic() < deadline and killed is None:
+        time.sleep(0.3)
+        if not storage.exists():
+            continue
+        try:
+            trials = load(kedro_project, "gan-steps-400").get_trials()
+        except (KeyError, optuna.exceptions.StorageInternalError):
+            continue
+        if any(t.state == TrialState.COMPLETE for t in trials):
+            running = [t for t in trials if t.state == TrialState.RUNNING]
+            if running:
+                os.killpg(first.pid, signal.SIGKILL)
+                first.wait()
+                killed = running[0].number
+    assert killed is not None, "no trial was seen running after a complete one"
+    before = {t.number: t.value for t in load(kedro_project, "gan-steps-400").get_trials()
+              if t.state == TrialState.COMPLETE}
+
+    kedro_run_cli(kedro_project, "--pipelines=tune", "--env=quick",
+                  "--params=tune.variant=gan,tune.trials=3,tune.budget.amount=400")
+    study = load(kedro_project, "gan-steps-400")
+    trials = counted(study)
+    assert len(trials) == 3
+    lost = study.trials[killed]
+    assert lost.state == TrialState.FAIL and not counts_as_done(lost)
+    # Its settings were queued again and run; the trials done before were not rerun.
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
+    assert len(retried) == 1 and retried[0].params == lost.params
+    assert {n: study.trials[n].value for n in before} == before
+
+
+@pytest.mark.integration
+def test_a_broken_setting_is_pruned_early(shared_mnist, tmp_path):
+    splits = read_source("mnist", shared_mnist, FetchOptions(download=False))
+    train_x, test_x = to_unit_range(splits.train_images), to_unit_range(splits.test_images)
+    model, _ = train_classifier(train_x[:6000], splits.train_labels[:6000], test_x[:2000],
+                                splits.test_labels[:2000], ClassifierConfig(epochs=1))
+    space = FeatureSpace(FeatureExtractor(model), "domain classifier", 10)
+    parameters = load_parameters()
+    tune = {**parameters["tune"], "variant": "gan", "trials": 4,
+            "storage": f"sqlite:///{tmp_path / 'optuna.db'}",
+            "budget": {"unit": "steps", "amount": 1500}, "checks": 3, "eval_samples": 500,
+            "score_samples": 500,
+            # From the second check on: at the first, even sound settings are still near
+            # their random start.
+            "pruner": {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 2},
+            "search_space": {"gan": {"optimizer.learning_rate": {
+                "type": "float", "low": 1e-10, "high": 1e-2, "log": True}}}}
+    settings = TuneSettings.from_params(tune, family(parameters))
+    study = open_study(settings)
+    # Two sound trials, then the same settings with a learning rate so small that
+    # nothing is learnt: the generator stays at its random start.
+    for rate in (2e-4, 3e-4, 1e-9):
+        study.enqueue_trial({"optimizer.learning_rate": rate})
+    objective = TrialObjective(settings, family(parameters)["gan"], train_x[:20000],
+                               test_x, space)
+    run_worker(study, objective, trials=3)
+    sound, broken = study.trials[:2], study.trials[2]
+    assert [t.state for t in sound] == [TrialState.COMPLETE, TrialState.COMPLETE]
+    assert broken.state == TrialState.PRUNED
+    assert list(broken.intermediate_values) == [1, 2]  # stopped at the first check it could
+    assert broken.intermediate_values[2] > 1.25 * max(t.intermediate_values[2] for t in sound)
+
+
+def test_a_search_space_entry_that_is_no_parameter_fails_before_anything_runs(kedro_project):
+    write_idx_source(kedro_project / "data/01_raw/mnist", n_train=400, n_test=40)
+    quick_settings(kedro_project, "  search_space:\n    wgan:\n"
+                   "      optimizer.learnin_rate: {type: float, low: 1.0e-5, high: 1.0e-3}\n")
+    proc = subprocess.run(tune_command("tune.variant=wgan"), cwd=kedro_project,
+                          env={**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "400"},
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "tune.search_space.wgan.optimizer.learnin_rate: not a searchable training parameter" \
+        in proc.stdout
+    # Not even ingestion ran, let alone the classifier or a trial.
+    assert not (kedro_project / "data/05_model_input").exists()
+    assert not (kedro_project / "data/06_models").exists()
