@@ -97,7 +97,18 @@ class TrackingHooks:
                          "saved locally: %s", type(error).__name__, error, ", ".join(paths))
 
 
-class ClusterHooks:
+class _ContextHooks:
+    """Hooks that read the session's context (parameters) when the run starts."""
+
+    def __init__(self) -> None:
+        self._context = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._context = context
+
+
+class ClusterHooks(_ContextHooks):
     """Kedro runs on a ``TF_CONFIG`` cluster, one process per worker.
 
     Collective ops must be set up before TensorFlow's first operation, which
@@ -108,13 +119,6 @@ class ClusterHooks:
     MLflow run, so workers sharing a file system cannot overwrite the chief's
     files or duplicate its run.
     """
-
-    def __init__(self) -> None:
-        self._context = None
-
-    @hook_impl
-    def after_context_created(self, context) -> None:
-        self._context = context
 
     # tryfirst: before kedro-mlflow's hook decides whether to start a run.
     @hook_impl(tryfirst=True)
@@ -146,15 +150,9 @@ class ClusterHooks:
                     len(outputs))
 
 
-class RunSetupHooks:
-    """The first lines of a run: the devices, and each variant's strategy and precision."""
-
-    def __init__(self) -> None:
-        self._context = None
-
-    @hook_impl
-    def after_context_created(self, context) -> None:
-        self._context = context
+class RunSetupHooks(_ContextHooks):
+    """The first lines of a run: the devices, and each variant's strategy and precision;
+    and a tuning run's search space, checked before anything runs."""
 
     # trylast: after ClusterHooks has set up a multi-worker cluster.
     @hook_impl(trylast=True)

@@ -39,9 +39,14 @@ from wgan_lab.progress import Progress
 from .space import Dimension, apply, parse_space
 
 logger = logging.getLogger(__name__)
-# Heartbeats and stale-trial retries are what make a shared study survive a
-# killed process; Optuna still labels them experimental.
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def _stable(function, *args, **kwargs):
+    """Heartbeats and stale-trial retries are what make a shared study survive a
+    killed process; Optuna still labels them experimental, at every call."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return function(*args, **kwargs)
 
 PRUNERS = Registry("pruner", {
     # Stops a trial whose FID at a check is worse than the median of earlier trials there.
@@ -145,10 +150,11 @@ def open_study(settings: TuneSettings) -> optuna.Study:
         engine_kwargs = {"connect_args": {"timeout": 120}}
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    storage = optuna.storages.RDBStorage(
-        settings.storage, engine_kwargs=engine_kwargs,
+    storage = _stable(
+        optuna.storages.RDBStorage, settings.storage, engine_kwargs=engine_kwargs,
         heartbeat_interval=settings.heartbeat_seconds, grace_period=settings.grace_seconds,
-        heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1))
+        heartbeat_stale_trial_callback=_stable(optuna.storages.RetryFailedTrialCallback,
+                                               max_retry=1))
     pruner = PRUNERS[settings.pruner.get("name", "median")](settings.pruner)
     try:
         # The creating process draws from tune.seed: a one-process search is reproducible.
@@ -181,7 +187,7 @@ def run_worker(study: optuna.Study, objective: Callable[[optuna.Trial], float],
     """
     ran, waiting = 0, False
     while True:
-        optuna.storages.fail_stale_trials(study)
+        _stable(optuna.storages.fail_stale_trials, study)
         all_trials = study.get_trials(deepcopy=False)
         done = sum(counts_as_done(t) for t in all_trials)
         running = sum(t.state == TrialState.RUNNING for t in all_trials)
@@ -196,7 +202,7 @@ def run_worker(study: optuna.Study, objective: Callable[[optuna.Trial], float],
             time.sleep(poll_seconds)
             continue
         waiting = False
-        study.optimize(objective, n_trials=1, catch=(Exception,))
+        _stable(study.optimize, objective, n_trials=1, catch=(Exception,))
         ran += 1
 
 
