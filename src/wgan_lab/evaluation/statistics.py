@@ -1,0 +1,102 @@
+"""Statistics over repeated runs: confidence intervals, permutation tests, best of k.
+
+One run per variant cannot tell a better loss from a lucky seed (Lucic et al.
+2018). These functions turn several runs into statements with their
+uncertainty; the resampling itself is SciPy's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import comb
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+RESAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A statistic with its bootstrap confidence interval over ``n`` values."""
+
+    estimate: float
+    low: float
+    high: float
+    n: int
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.3g} [{self.low:.3g}, {self.high:.3g}] (n={self.n})"
+
+
+def bootstrap_interval(values, statistic=np.mean, confidence: float = CONFIDENCE,
+                       resamples: int = RESAMPLES, seed: int = 0) -> Interval:
+    """``statistic`` of ``values`` with a seeded percentile bootstrap interval.
+
+    With one value, or values all equal, the interval is that value (there is
+    nothing to resample); callers print ``n`` beside it so that a narrow
+    interval from few runs is not mistaken for certainty.
+    """
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return Interval(np.nan, np.nan, np.nan, 0)
+    estimate = float(statistic(values))
+    if len(values) == 1 or np.all(values == values[0]):
+        return Interval(estimate, estimate, estimate, len(values))
+    result = stats.bootstrap((values,), statistic, n_resamples=resamples,
+                             confidence_level=confidence, method="percentile",
+                             random_state=np.random.default_rng(seed), vectorized=False)
+    low, high = result.confidence_interval
+    return Interval(estimate, float(low), float(high), len(values))
+
+
+def median_difference(a, b) -> float:
+    return float(np.median(a) - np.median(b))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two groups of runs: the difference of medians, its interval, and a p-value."""
+
+    difference: Interval
+    p_value: float
+    exact: bool
+
+
+def compare_groups(a, b, confidence: float = CONFIDENCE, resamples: int = RESAMPLES,
+                   seed: int = 0) -> Comparison:
+    """Median(a) - median(b), with a bootstrap interval (both groups resampled) and a
+    two-sided permutation test, exact when the relabellings are at most ``resamples``."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    estimate = median_difference(a, b)
+    if len(a) < 2 or len(b) < 2:
+        return Comparison(Interval(estimate, np.nan, np.nan, min(len(a), len(b))), np.nan, False)
+    rng = np.random.default_rng(seed)
+    interval = stats.bootstrap((a, b), median_difference, n_resamples=resamples,
+                               confidence_level=confidence, method="percentile",
+                               random_state=rng, vectorized=False)
+    relabellings = comb(len(a) + len(b), len(a))
+    test = stats.permutation_test((a, b), median_difference, permutation_type="independent",
+                                  alternative="two-sided", n_resamples=resamples,
+                                  vectorized=False, random_state=rng)
+    low, high = interval.confidence_interval
+    return Comparison(Interval(estimate, float(low), float(high), min(len(a), len(b))),
+                      float(test.pvalue), relabellings <= resamples)
+
+
+def expected_best_of_k(values, lower_is_better: bool = True) -> np.ndarray:
+    """E[best of k runs drawn without replacement from ``values``], for k = 1..n.
+
+    Lucic et al.'s curve: what a user who can afford k runs should expect.
+    With the values sorted best first, the i-th (1-based) is the best of a
+    random k-subset with probability C(n - i, k - 1) / C(n, k).
+    """
+    ordered = np.sort(np.asarray(values, dtype=float))
+    if not lower_is_better:
+        ordered = ordered[::-1]
+    n = len(ordered)
+    return np.array([sum(ordered[i - 1] * comb(n - i, k - 1) for i in range(1, n + 1))
+                     / comb(n, k) for k in range(1, n + 1)])
