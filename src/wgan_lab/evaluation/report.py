@@ -93,7 +93,7 @@ def stability(run: VariantRun, n_classes: int) -> dict[str, float] | None:
     return result
 
 
-def _png(figure_or_image) -> str:
+def png_base64(figure_or_image) -> str:
     buffer = io.BytesIO()
     if isinstance(figure_or_image, Image.Image):
         figure_or_image.save(buffer, format="PNG")
@@ -250,17 +250,17 @@ def build_report(runs: list[VariantRun], floor: dict, real_histogram: list[float
         *[f"- {line}" for line in lines], "",
         "Figures, samples and interpolations: comparison_report.html.", "",
     ])
-    figures = [("FID during training, by step and by wall-clock time", _png(_fid_figure(runs, floor))),
+    figures = [("FID during training, by step and by wall-clock time", png_base64(_fid_figure(runs, floor))),
                ("Losses and the critic gap E[D(x)] - E[D(G(z))] (the Wasserstein estimate for the "
-                "Wasserstein losses)", _png(_loss_figure(runs)))]
+                "Wasserstein losses)", png_base64(_loss_figure(runs)))]
     if n_classes:
         figures.append(("Predicted classes of generated samples",
-                        _png(_histogram_figure(runs, real_histogram, class_names))))
+                        png_base64(_histogram_figure(runs, real_histogram, class_names))))
     samples = "".join(
-        f"<figure><img src='data:image/png;base64,{_png(image_grid(r.samples, columns=8))}'>"
+        f"<figure><img src='data:image/png;base64,{png_base64(image_grid(r.samples, columns=8))}'>"
         f"<figcaption>{html.escape(r.name)}</figcaption></figure>" for r in runs)
     interpolations = "".join(
-        f"<figure><img src='data:image/png;base64,{_png(image_grid(r.interpolation, columns=10))}'>"
+        f"<figure><img src='data:image/png;base64,{png_base64(image_grid(r.interpolation, columns=10))}'>"
         f"<figcaption>{html.escape(r.name)}</figcaption></figure>" for r in runs)
     body = "\n".join([
         "<h1>GAN vs WGAN vs WGAN-GP</h1>",

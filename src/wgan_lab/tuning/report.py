@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 from optuna.trial import TrialState
 
-from wgan_lab.evaluation.report import _png, markdown_table, plt
+from wgan_lab.evaluation.report import markdown_table, plt, png_base64
 
 from .search import ERROR_ATTR, SURPLUS_ATTR, TuneSettings, counts_as_done
 from .space import as_parameters
@@ -129,7 +129,7 @@ def build_tuning_report(study: optuna.Study, settings: TuneSettings
         values = table["fid"].to_numpy(dtype=float)
         curve = budget_curve(values, seed=settings.seed)
         figures.append(("Best FID found against the number of trials",
-                        _png(_curve_figure(curve, variant))))
+                        png_base64(_curve_figure(curve, variant))))
         md_parts += ["## Best FID against the number of trials", "",
                      markdown_table(pd.DataFrame({"trials": curve["trials"],
                                                   "as run": curve["as_run"],

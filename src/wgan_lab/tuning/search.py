@@ -120,7 +120,8 @@ class TuneSettings:
         settings = cls(
             variant=variant, trials=int(tune["trials"]),
             storage=str(tune.get("storage") or ""),
-            study_name=str(tune.get("study_name") or f"{variant}-{unit}-{budget.get('amount')}"),
+            study_name=str(tune.get("study_name")
+                           or f"{variant}-{unit}-{float(budget.get('amount', 240)):g}"),
             seed=int(tune.get("seed", 0)), budget_unit=unit,
             budget=float(budget.get("amount", 240)), checks=int(tune.get("checks", 8)),
             eval_samples=int(tune.get("eval_samples", 1000)),
