@@ -8,7 +8,7 @@ from wgan_lab.gan.config import ConfigError, TrainingConfig
 from wgan_lab.tuning.report import budget_curve
 from wgan_lab.tuning.space import apply, as_parameters, parse_space
 from wgan_lab.variants import family, load_parameters
-from wgan_lab.tuning.search import TuneSettings
+from wgan_lab.tuning.search import TuneSettings, open_study
 
 
 def test_every_configured_space_is_valid_and_keeps_what_defines_its_variant():
@@ -63,3 +63,14 @@ def test_budget_curve_matches_a_hand_count():
     assert curve["low"].tolist() == [3.0, 3.0, 3.0]
     assert curve["high"][0] == np.inf and curve["high"][1] == 5.0 and curve["high"][2] == 3.0
     assert curve["median"].tolist() == [5.0, 3.0, 3.0]
+
+
+def test_a_report_of_a_study_that_does_not_exist_says_so(tmp_path):
+    parameters = load_parameters()
+    settings = TuneSettings.from_params(
+        {**parameters["tune"], "variant": "gan", "storage": f"sqlite:///{tmp_path / 'o.db'}"},
+        family(parameters))
+    with pytest.raises(ConfigError, match="no study 'gan-seconds-240' in sqlite:///.*none"):
+        open_study(settings, create=False)
+    open_study(settings)  # the tune pipeline creates it
+    assert open_study(settings, create=False).study_name == "gan-seconds-240"

@@ -142,8 +142,9 @@ class TuneSettings:
         return settings
 
 
-def open_study(settings: TuneSettings) -> optuna.Study:
-    """The study in its storage, created by the first process that asks."""
+def open_study(settings: TuneSettings, create: bool = True) -> optuna.Study:
+    """The study in its storage, created by the first process that asks (unless not
+    ``create``: then a missing study is an error naming the storage)."""
     url = sqlalchemy.engine.make_url(settings.storage)
     engine_kwargs = {}
     if url.drivername.startswith("sqlite"):
@@ -157,6 +158,15 @@ def open_study(settings: TuneSettings) -> optuna.Study:
         heartbeat_stale_trial_callback=_stable(optuna.storages.RetryFailedTrialCallback,
                                                max_retry=1))
     pruner = PRUNERS[settings.pruner.get("name", "median")](settings.pruner)
+    if not create:
+        try:
+            return optuna.load_study(study_name=settings.study_name, storage=storage,
+                                     pruner=pruner)
+        except KeyError:
+            known = optuna.get_all_study_names(storage)
+            raise ConfigError(f"no study {settings.study_name!r} in {settings.storage} (studies "
+                              f"there: {', '.join(known) or 'none'}); run the tune pipeline "
+                              f"with the same tune.variant and tune.budget first") from None
     try:
         # The creating process draws from tune.seed: a one-process search is reproducible.
         return optuna.create_study(storage=storage, study_name=settings.study_name,

@@ -34,7 +34,8 @@ def tune_variant(train_images: np.ndarray, test_images: np.ndarray, feature_spac
 def report_tuning(parameters: dict[str, Any]) -> dict[str, str]:
     """The study's report, best parameters and trials, from its storage alone."""
     settings = tune_settings(parameters)
-    html, markdown, best_yaml, table = build_tuning_report(open_study(settings), settings)
+    study = open_study(settings, create=False)
+    html, markdown, best_yaml, table = build_tuning_report(study, settings)
     files = {"tune_report.html": html, "tune_report.md": markdown,
              "best_params.yml": best_yaml, "trials.csv": table.to_csv(index=False)}
     log_text_artifacts({f"tune/{settings.variant}/{name}": text for name, text in files.items()})
