@@ -10,6 +10,7 @@ import time
 import numpy as np
 import optuna
 import pytest
+import sqlalchemy
 import yaml
 from mlflow import MlflowClient
 from optuna.trial import TrialState
@@ -124,8 +125,8 @@ def test_a_killed_process_loses_only_its_running_trial(kedro_project, spawn):
             continue
         try:
             trials = load(kedro_project, "gan-steps-400").get_trials()
-        except (KeyError, optuna.exceptions.StorageInternalError):
-            continue
+        except (KeyError, optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError):
+            continue  # the study, or the storage's schema, is still being made
         if any(t.state == TrialState.COMPLETE for t in trials):
             running = [t for t in trials if t.state == TrialState.RUNNING]
             if running:

@@ -152,11 +152,22 @@ def open_study(settings: TuneSettings, create: bool = True) -> optuna.Study:
         engine_kwargs = {"connect_args": {"timeout": 120}}
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    storage = _stable(
-        optuna.storages.RDBStorage, settings.storage, engine_kwargs=engine_kwargs,
-        heartbeat_interval=settings.heartbeat_seconds, grace_period=settings.grace_seconds,
-        heartbeat_stale_trial_callback=_stable(optuna.storages.RetryFailedTrialCallback,
-                                               max_retry=1))
+    # Optuna writes its schema on the first connection to a new storage; processes
+    # that start together race on it (a UNIQUE alembic_version row): the losers
+    # retry and find the schema made.
+    for attempt in range(10):
+        try:
+            storage = _stable(
+                optuna.storages.RDBStorage, settings.storage, engine_kwargs=engine_kwargs,
+                heartbeat_interval=settings.heartbeat_seconds,
+                grace_period=settings.grace_seconds,
+                heartbeat_stale_trial_callback=_stable(
+                    optuna.storages.RetryFailedTrialCallback, max_retry=1))
+            break
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+            if attempt == 9:
+                raise
+            time.sleep(0.5 + attempt)
     pruner = PRUNERS[settings.pruner.get("name", "median")](settings.pruner)
     if not create:
         try:
