@@ -162,7 +162,7 @@ def open_study(settings: TuneSettings, create: bool = True) -> optuna.Study:
                 heartbeat_interval=settings.heartbeat_seconds,
                 grace_period=settings.grace_seconds,
                 heartbeat_stale_trial_callback=_stable(
-                    optuna.storages.RetryFailedTrialCallback, max_retry=1))
+                    optuna.storages.RetryHeartbeatStaleTrialCallback, max_retry=1))
             break
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
             if attempt == 9:
