@@ -1,7 +1,11 @@
 """The canonical Keras pattern, for comparison only: a ``keras.Model`` subclass
-overriding ``train_step`` and trained with ``model.fit``, as the well-known Keras
-WGAN-GP example does (the critic updated ``d_steps`` times on the batch, then the
-generator once), with the project's networks and optimizers.
+overriding ``train_step`` and trained with ``model.fit``, as the well-known
+keras.io examples do, with the project's networks and optimizers:
+``KerasStyleWGAN`` after the WGAN-GP example (the critic updated ``d_steps``
+times on the batch, then the generator once; weight clipping instead of the
+penalty when given a clip value), ``KerasStyleGAN`` after the DCGAN example
+(one discriminator step on real and fake together with noisy labels, then one
+generator step on "misleading" labels: the non-saturating loss).
 """
 from __future__ import annotations
 
@@ -53,3 +57,48 @@ class KerasStyleWGAN(keras.Model):
         grads = tape.gradient(g_loss, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
         return {"d_loss": d_loss, "g_loss": g_loss}
+
+
+class KerasStyleGAN(keras.Model):
+    def __init__(self, discriminator, generator, latent_dim):
+        super().__init__()
+        self.discriminator, self.generator, self.latent_dim = discriminator, generator, latent_dim
+        # The project's critics end in a linear unit: logits.
+        self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def compile(self, d_optimizer, g_optimizer):
+        super().compile()
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+
+    def train_step(self, real_images):
+        batch_size = tf.shape(real_images)[0]
+        z = tf.random.normal(shape=(batch_size, self.latent_dim))
+        generated = self.generator(z, training=True)
+        combined = tf.concat([generated, real_images], axis=0)
+        # The example's labels: 1 for fake, 0 for real, plus its "important trick" of label noise.
+        labels = tf.concat([tf.ones((batch_size, 1)), tf.zeros((batch_size, 1))], axis=0)
+        labels += 0.05 * tf.random.uniform(tf.shape(labels))
+        with tf.GradientTape() as tape:
+            d_loss = self.loss_fn(labels, self.discriminator(combined, training=True))
+        grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        z = tf.random.normal(shape=(batch_size, self.latent_dim))
+        misleading_labels = tf.zeros((batch_size, 1))
+        with tf.GradientTape() as tape:
+            predictions = self.discriminator(self.generator(z, training=True), training=True)
+            g_loss = self.loss_fn(misleading_labels, predictions)
+        grads = tape.gradient(g_loss, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+
+def keras_pattern(critic, generator, latent_dim, objective, clips: bool):
+    """The keras.io example that matches ``objective``'s loss, around the given networks."""
+    if objective.loss == "wasserstein":
+        return KerasStyleWGAN(critic, generator, latent_dim, objective.n_critic,
+                              gp_weight=objective.penalty_weight,
+                              clip_value=objective.clip_value if clips else None)
+    if objective.loss == "non_saturating" and objective.regularizer == "none":
+        return KerasStyleGAN(critic, generator, latent_dim)
+    raise ValueError(f"no keras.io example for loss {objective.loss!r} with regularizer "
+                     f"{objective.regularizer!r}")
