@@ -5,10 +5,10 @@ import pytest
 
 from tests.configs import tiny_params
 from wgan_lab.gan.config import ConfigError, TrainingConfig
-from wgan_lab.tuning.report import budget_curve
+from wgan_lab.tuning.report import budget_comparison, budget_curve, build_budget_comparison
 from wgan_lab.tuning.space import apply, as_parameters, parse_space
 from wgan_lab.variants import family, load_parameters
-from wgan_lab.tuning.search import TuneSettings, open_study
+from wgan_lab.tuning.search import TuneSettings, default_study_name, open_study, stored_studies
 
 
 def test_every_configured_space_is_valid_and_keeps_what_defines_its_variant():
@@ -74,3 +74,34 @@ def test_a_report_of_a_study_that_does_not_exist_says_so(tmp_path):
         open_study(settings, create=False)
     open_study(settings)  # the tune pipeline creates it
     assert open_study(settings, create=False).study_name == "gan-seconds-240"
+
+
+def test_budget_comparison_puts_each_stored_study_of_the_budget_on_one_axis(tmp_path):
+    parameters = load_parameters()
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    settings = {v: TuneSettings.from_params({**parameters["tune"], "variant": v,
+                                             "storage": storage}, family(parameters))
+                for v in ("gan", "wgan", "wgan_gp")}
+    scores = {"gan": [30.0, 10.0, 20.0, None], "wgan": [5.0]}  # None: pruned
+    for variant, values in scores.items():
+        study = open_study(settings[variant])
+        for value in values:
+            trial = study.ask()
+            if value is None:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            else:
+                study.tell(trial, value)
+    study = open_study(settings["wgan"])
+    study.ask()  # running: not finished, not counted
+    names = {v: default_study_name(v, "seconds", 240) for v in ("gan", "wgan", "wgan_gp")}
+    studies = stored_studies(settings["gan"], names)
+    assert set(studies) == {"gan", "wgan"}  # wgan_gp was never searched
+    _, table = budget_comparison(studies, seed=0)
+    gan = table[table["variant"] == "gan"].set_index("trials")["median"]
+    # One trial drawn from {30, 10, 20, nothing}, each a quarter: the median is 20.
+    assert gan[1] == 20.0 and gan[4] == 10.0 and len(gan) == 4
+    wgan = table[table["variant"] == "wgan"].set_index("trials")["median"]
+    assert wgan.to_dict() == {1: 5.0}
+    html, markdown, _ = build_budget_comparison(studies, settings["gan"])
+    assert "gan (4 trials), wgan (1 trial)" in markdown
+    assert "| 4 | 10.0 | - |" in markdown and "data:image/png;base64," in html

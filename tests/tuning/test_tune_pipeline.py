@@ -84,6 +84,10 @@ def test_quick_tune_on_real_mnist_tracks_every_trial_and_writes_usable_best_para
     config = TrainingConfig.from_params(merged, prefix="wgan.training")
     assert config.objective.regularizer == "clip" and config.objective.loss == "wasserstein"
     assert "Best FID found against the number of trials" in (reports / "tune_report.html").read_text()
+    # The cross-variant figure: wgan is the only variant searched at this budget.
+    compared = kedro_project / "data/08_reporting/mnist-quick/tune/all_variants"
+    assert "Studies compared: wgan (3 trials)" in (compared / "budget_curves.md").read_text()
+    assert (compared / "budget_curves.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_two_processes_share_one_study_without_duplicates(kedro_project, spawn):

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+from matplotlib import ticker
 import pandas as pd
 import yaml
 from optuna.trial import TrialState
@@ -45,6 +46,14 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
             **{f"param {k}": v for k, v in trial.params.items()},
         })
     return pd.DataFrame(rows)
+
+
+def finished_values(table: pd.DataFrame) -> np.ndarray:
+    """The trials' scores in trial order for a budget curve: NaN for pruned or
+    diverged ones (they found nothing), running ones left out (not finished)."""
+    if not len(table):
+        return np.array([])
+    return table.loc[table["state"] != TrialState.RUNNING.name, "fid"].to_numpy(dtype=float)
 
 
 def budget_curve(values: np.ndarray, resamples: int = 2000, seed: int = 0
@@ -102,6 +111,41 @@ def _curve_figure(curve: dict[str, np.ndarray], variant: str):
     return figure
 
 
+def budget_comparison(studies: dict[str, optuna.Study], seed: int = 0
+                      ) -> tuple[Any, pd.DataFrame]:
+    """Budget curves of several variants' studies on one axis, and their table.
+
+    Searches of different lengths are compared where both exist: at equal k,
+    each curve is the median (band 5-95%) over trial orders of the best FID
+    among k trials.
+    """
+    figure, ax = plt.subplots(figsize=(7.5, 4))
+    rows = []
+    for variant, study in studies.items():
+        values = finished_values(trials_table(study))
+        if not len(values):
+            continue
+        curve = budget_curve(values, seed=seed)
+        finite = np.isfinite(curve["high"])
+        line, = ax.plot(curve["trials"], curve["median"], marker=".",
+                        label=f"{variant} (n={len(values)})")
+        ax.fill_between(curve["trials"][finite], curve["low"][finite], curve["high"][finite],
+                        alpha=0.15, color=line.get_color())
+        for k in curve["trials"]:
+            rows.append({"variant": variant, "trials": int(k),
+                         "median": curve["median"][k - 1], "5%": curve["low"][k - 1],
+                         "95%": curve["high"][k - 1], "as run": curve["as_run"][k - 1]})
+    ax.set_xlabel("number of trials")
+    ax.set_ylabel("best FID found (proxy)")
+    ax.set_yscale("log")
+    ax.yaxis.set_minor_locator(ticker.LogLocator(subs=(2, 3, 5)))
+    for axis_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+        axis_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_title("Best FID found against the search budget, per variant")
+    ax.legend()
+    return figure, pd.DataFrame(rows)
+
+
 def build_tuning_report(study: optuna.Study, settings: TuneSettings
                         ) -> tuple[str, str, str, pd.DataFrame]:
     """HTML, Markdown, best_params.yml text and the trials table of ``study``."""
@@ -125,8 +169,8 @@ def build_tuning_report(study: optuna.Study, settings: TuneSettings
                  f"the variant's block in conf/base/parameters_training.yml\n"
                  + yaml.safe_dump(best, sort_keys=True)) if best else "# no complete trial yet\n"
     figures, md_parts = [], [f"# Tuning {variant}", "", head, "", protocol, ""]
-    if len(table):
-        values = table["fid"].to_numpy(dtype=float)
+    values = finished_values(table)
+    if len(values):
         curve = budget_curve(values, seed=settings.seed)
         figures.append(("Best FID found against the number of trials",
                         png_base64(_curve_figure(curve, variant))))
@@ -161,3 +205,31 @@ def build_tuning_report(study: optuna.Study, settings: TuneSettings
             "margin:auto}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;"
             "padding:2px 6px}}</style></head><body>" + "\n".join(body) + "</body></html>")
     return page, markdown, best_yaml, table
+
+
+def build_budget_comparison(studies: dict[str, optuna.Study], settings: TuneSettings
+                            ) -> tuple[str, str, Any]:
+    """HTML and Markdown comparing the budget curves of ``studies`` (one budget), and the figure."""
+    figure, table = budget_comparison(studies, settings.seed)
+    title = f"Budget curves at {settings.budget:g} {settings.budget_unit} per trial"
+    if len(table):
+        wide = table.pivot(index="trials", columns="variant", values="median")
+        wide.columns = [f"{c}: median best FID" for c in wide.columns]
+        # inf: no complete trial among k yet; NaN: the study has fewer than k.
+        wide = wide.map(lambda v: f"{v:.1f}" if np.isfinite(v) else "-")
+    else:
+        wide = pd.DataFrame()
+    counts = {v: len(finished_values(trials_table(s))) for v, s in studies.items()}
+    head = (f"Studies compared: {', '.join(f'{v} ({n} trials)' if n != 1 else f'{v} (1 trial)' for v, n in counts.items()) or 'none'}. "
+            "Each curve: the best proxy FID among k trials, median and 5-95% band over "
+            "random trial orders (Lucic et al. 2018). Compare variants at equal k.")
+    markdown = "\n".join([f"# {title}", "", head, "",
+                          markdown_table(wide) if len(wide) else "no trials yet", ""])
+    # Closed by png_base64 (out of pyplot's list), it still saves: the catalog's PNG.
+    png = png_base64(figure) if len(table) else ""
+    body = (f"<h1>{html.escape(title)}</h1><p>{html.escape(head)}</p>"
+            + (f'<img alt="budget curves" src="data:image/png;base64,{png}">' if png else "")
+            + (wide.to_html() if len(wide) else "<p>no trials yet</p>"))
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
+            f"{html.escape(title)}</title></head><body>{body}</body></html>")
+    return page, markdown, figure

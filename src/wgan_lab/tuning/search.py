@@ -69,6 +69,11 @@ ERROR_ATTR = "error"
 SURPLUS_ATTR = "surplus"
 
 
+def default_study_name(variant: str, unit: str, amount: float) -> str:
+    """One study per variant and budget, however the amount is written (300 == 300.0)."""
+    return f"{variant}-{unit}-{float(amount):g}"
+
+
 class SurplusTrial(RuntimeError):
     """Another process already started the last trial the study asks for."""
 
@@ -121,7 +126,7 @@ class TuneSettings:
             variant=variant, trials=int(tune["trials"]),
             storage=str(tune.get("storage") or ""),
             study_name=str(tune.get("study_name")
-                           or f"{variant}-{unit}-{float(budget.get('amount', 240)):g}"),
+                           or default_study_name(variant, unit, budget.get("amount", 240))),
             seed=int(tune.get("seed", 0)), budget_unit=unit,
             budget=float(budget.get("amount", 240)), checks=int(tune.get("checks", 8)),
             eval_samples=int(tune.get("eval_samples", 1000)),
@@ -142,9 +147,7 @@ class TuneSettings:
         return settings
 
 
-def open_study(settings: TuneSettings, create: bool = True) -> optuna.Study:
-    """The study in its storage, created by the first process that asks (unless not
-    ``create``: then a missing study is an error naming the storage)."""
+def _storage(settings: TuneSettings) -> optuna.storages.RDBStorage:
     url = sqlalchemy.engine.make_url(settings.storage)
     engine_kwargs = {}
     if url.drivername.startswith("sqlite"):
@@ -157,17 +160,30 @@ def open_study(settings: TuneSettings, create: bool = True) -> optuna.Study:
     # retry and find the schema made.
     for attempt in range(10):
         try:
-            storage = _stable(
+            return _stable(
                 optuna.storages.RDBStorage, settings.storage, engine_kwargs=engine_kwargs,
                 heartbeat_interval=settings.heartbeat_seconds,
                 grace_period=settings.grace_seconds,
                 heartbeat_stale_trial_callback=_stable(
                     optuna.storages.RetryHeartbeatStaleTrialCallback, max_retry=1))
-            break
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
             if attempt == 9:
                 raise
             time.sleep(0.5 + attempt)
+
+
+def stored_studies(settings: TuneSettings, names: dict[str, str]) -> dict[str, optuna.Study]:
+    """Of ``names`` (key: study name), the studies that exist in ``settings.storage``."""
+    storage = _storage(settings)
+    present = set(optuna.get_all_study_names(storage))
+    return {key: optuna.load_study(study_name=name, storage=storage)
+            for key, name in names.items() if name in present}
+
+
+def open_study(settings: TuneSettings, create: bool = True) -> optuna.Study:
+    """The study in its storage, created by the first process that asks (unless not
+    ``create``: then a missing study is an error naming the storage)."""
+    storage = _storage(settings)
     pruner = PRUNERS[settings.pruner.get("name", "median")](settings.pruner)
     if not create:
         try:

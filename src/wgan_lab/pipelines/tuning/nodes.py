@@ -7,9 +7,9 @@ import numpy as np
 
 from wgan_lab.evaluation.feature_space import FeatureSpace
 from wgan_lab.tracking import TrialTracker, log_text_artifacts
-from wgan_lab.tuning.report import build_tuning_report
-from wgan_lab.tuning.search import (TrialCallbacks, TrialObjective, TuneSettings, open_study,
-                                    run_worker)
+from wgan_lab.tuning.report import build_budget_comparison, build_tuning_report
+from wgan_lab.tuning.search import (TrialCallbacks, TrialObjective, TuneSettings,
+                                    default_study_name, open_study, run_worker, stored_studies)
 from wgan_lab.variants import family
 
 
@@ -45,3 +45,20 @@ def report_tuning(parameters: dict[str, Any]) -> dict[str, str]:
 def report_after_tuning(study_name: str, parameters: dict[str, Any]) -> dict[str, str]:
     """``report_tuning`` once this process's trials are done."""
     return report_tuning(parameters)
+
+
+def compare_budgets(parameters: dict[str, Any]) -> tuple[dict[str, str], Any]:
+    """Budget curves of every variant searched at this run's budget, in one figure."""
+    settings = tune_settings(parameters)
+    names = {variant: default_study_name(variant, settings.budget_unit, settings.budget)
+             for variant in family(parameters)}
+    studies = stored_studies(settings, names)
+    html, markdown, figure = build_budget_comparison(studies, settings)
+    log_text_artifacts({"tune/all_variants/budget_curves.html": html})
+    return {"budget_curves.html": html, "budget_curves.md": markdown}, figure
+
+
+def compare_budgets_after_tuning(study_name: str, parameters: dict[str, Any]
+                                 ) -> tuple[dict[str, str], Any]:
+    """``compare_budgets`` once this process's trials are done."""
+    return compare_budgets(parameters)
