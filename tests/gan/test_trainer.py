@@ -59,6 +59,38 @@ def test_rerun_resumes_and_extends(images, tmp_path):
     assert list(result.history["step"]) == [2, 3, 4, 6]
 
 
+def test_time_budget_counts_training_only_and_resumes_to_a_longer_one(images, tmp_path):
+    # Each evaluation sleeps 0.3 s: wall-clock time that is not training time.
+    import time
+
+    def slow_evaluate(step, generator):
+        time.sleep(0.3)
+        return {"fid": 1.0}
+
+    def train(budget):
+        config = tiny(schedule={"steps": 10**7, "log_every": 20, "sample_every": 10**6,
+                                "checkpoint_every": 200, "eval_every": 20,
+                                "max_seconds": budget})
+        started = time.perf_counter()
+        result = GANTrainer(config, images.shape[1:]).fit(
+            images, tmp_path, Callbacks(evaluate=slow_evaluate))
+        return result, time.perf_counter() - started
+
+    result, wall = train(1.5)
+    trained = result.history["seconds"].iloc[-1]
+    evaluations = len(result.evaluations)
+    assert 1.5 <= trained < 1.5 + 1.0  # stops at the first event past the budget
+    assert evaluations >= 2 and wall >= trained + 0.3 * evaluations
+    steps = int(result.history["step"].iloc[-1])
+    assert steps < 10**7 and result.steps_run == steps
+    # A rerun with the same budget has nothing left to do; a longer one resumes.
+    again, _ = train(1.5)
+    assert again.resumed_from == steps and again.steps_run == 0
+    longer, _ = train(3.0)
+    assert longer.resumed_from == steps and longer.steps_run > 0
+    assert 3.0 <= longer.history["seconds"].iloc[-1] < 4.0
+
+
 def test_changed_configuration_starts_fresh_and_says_so(images, tmp_path, caplog):
     GANTrainer(tiny(schedule={"steps": 3}), images.shape[1:]).fit(images, tmp_path / "ckpt")
     with caplog.at_level(logging.WARNING):

@@ -68,6 +68,9 @@ class ScheduleConfig:
     n_sample_images: int = 64
     eval_every: int = 0
     eval_samples: int = 2000
+    # > 0: also stop after this many seconds of training (evaluation, sampling
+    # and checkpoints excluded; summed over resumes), at the next event.
+    max_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,8 @@ class TrainingConfig:
                 fail(path, "must be at least 1")
         if schedule.eval_every < 0:
             fail("schedule.eval_every", "must be 0 (off) or positive")
+        if schedule.max_seconds < 0:
+            fail("schedule.max_seconds", "must be 0 (no time limit) or positive")
         if not model.hidden_units or min(model.hidden_units) < 1:
             fail("model.hidden_units", "must be a non-empty list of positive sizes")
         if optimizer.learning_rate <= 0:

@@ -140,25 +140,40 @@ class GANTrainer:
             evaluations = store.load_evaluations(start).to_dict("records") if start else []
             noise = sample_noise(config)
             samples = self.generate(noise)
-            if start >= schedule.steps:
-                logger.info("%s: already trained to step %d", config.variant, start)
+            base_elapsed = float(self.compiled.elapsed.numpy())
+            time_budget = schedule.max_seconds
+            if start >= schedule.steps or (time_budget and base_elapsed >= time_budget):
+                logger.info("%s: already trained to step %d (%.0f s)", config.variant, start,
+                            base_elapsed)
                 return TrainingResult(self.sampling_generator, self.critic, history, samples,
                                       resumed_from=start, evaluations=pd.DataFrame(evaluations))
-            logger.info("%s: training from step %d to %d on %d replica(s), %s compute",
-                        config.variant, start, schedule.steps, self.replicas, self.precision)
+            until = (f"{time_budget:g} s of training or step {schedule.steps}" if time_budget
+                     else f"step {schedule.steps}")
+            logger.info("%s: training from step %d to %s on %d replica(s), %s compute",
+                        config.variant, start, until, self.replicas, self.precision)
             iterator = self.batches(images, start)
             last_good = start if start else None
             clock, last_log_step, last_log_time = time.perf_counter(), start, time.perf_counter()
-            base_elapsed = float(self.compiled.elapsed.numpy())
+            # Time in sampling, evaluation and checkpoints is not training time:
+            # `elapsed` (history's "seconds", the time budget) leaves it out.
+            paused = 0.0
+
+            def trained_seconds() -> float:
+                return base_elapsed + time.perf_counter() - clock - paused
+
             step = start
             progress = stack.enter_context(
+                Progress(f"{config.variant} training", int(time_budget), "training seconds",
+                         start=int(base_elapsed)) if time_budget else
                 Progress(f"{config.variant} training", schedule.steps, "steps", start=start))
             while step < schedule.steps:
                 count = self._steps_until_event(step)
                 metrics = self.compiled.run(iterator, tf.constant(count, tf.int64))
                 step += count
-                progress.update(step)
-                final = step == schedule.steps
+                out_of_time = bool(time_budget) and trained_seconds() >= time_budget
+                progress.update(min(int(trained_seconds()), int(time_budget)) if time_budget
+                                else step)
+                final = step == schedule.steps or out_of_time
                 log_now = step % schedule.log_every == 0 or final
                 save_now = step % schedule.checkpoint_every == 0 or final
                 if log_now or save_now:
@@ -170,7 +185,7 @@ class GANTrainer:
                         raise NonFiniteLossError(
                             f"{config.variant}: {bad[0]} is {values[bad[0]]} at step {step}; {where}")
                     now = time.perf_counter()
-                    self.compiled.elapsed.assign(base_elapsed + now - clock)
+                    self.compiled.elapsed.assign(trained_seconds())
                     if log_now:
                         rate = (step - last_log_step) * needed / max(now - last_log_time, 1e-9)
                         row = {"step": step, **{k: values[k] for k in METRICS},
@@ -187,24 +202,29 @@ class GANTrainer:
                             values["generator_loss"], values["wasserstein_estimate"], rate)
                         if callbacks.on_step:
                             callbacks.on_step(step, row)
+                pause_started = time.perf_counter()
                 if step % schedule.sample_every == 0 or final:
                     samples = self.generate(noise)
                     if callbacks.on_samples:
                         callbacks.on_samples(step, samples)
                 if schedule.eval_every and callbacks.evaluate and (
                         step % schedule.eval_every == 0 or final):
+                    seconds = trained_seconds()
                     scores = callbacks.evaluate(step, self.sampling_generator)
-                    evaluations.append({"step": step, "seconds": base_elapsed + time.perf_counter() - clock,
-                                        **scores})
+                    evaluations.append({"step": step, "seconds": seconds, **scores})
                     if "fid" in scores and store.save_best(step, scores["fid"], "fid"):
                         logger.info("%s step %d: best FID so far, %.3f", config.variant, step,
                                     scores["fid"])
                 if save_now:
+                    # The stored clock must not count this pause: elapsed was set before it.
                     store.save_evaluations(pd.DataFrame(evaluations))
                     path = store.save(step, pd.DataFrame(rows))
                     last_good = step
                     if callbacks.on_checkpoint:
                         callbacks.on_checkpoint(step, path)
+                paused += time.perf_counter() - pause_started
+                if final:
+                    break
             return TrainingResult(self.sampling_generator, self.critic, pd.DataFrame(rows),
-                                  samples, resumed_from=start, steps_run=schedule.steps - start,
+                                  samples, resumed_from=start, steps_run=step - start,
                                   evaluations=pd.DataFrame(evaluations))
