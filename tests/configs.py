@@ -15,7 +15,7 @@ from wgan_lab.variants import family, load_parameters
 # A tiny MLP and schedule: every test config starts from these.
 TINY: dict[str, Any] = {
     "seed": 1,
-    "model": {"latent_dim": 8, "hidden_units": [16, 16]},
+    "model": {"architecture": "mlp", "latent_dim": 8, "hidden_units": [16, 16]},
     "optimizer": {"batch_size": 8},
     "schedule": {"steps": 6, "log_every": 2, "sample_every": 3, "checkpoint_every": 3,
                  "n_sample_images": 4, "eval_every": 0},
@@ -58,7 +58,7 @@ def tiny(base: str = "gan", **sections: Any) -> TrainingConfig:
 
 def tiny_training(variant, **sections):
     """Runtime parameters that shrink ``variant``'s configured training (merged by Kedro)."""
-    shrink = {"model": {"latent_dim": 8, "hidden_units": [16, 16]},
+    shrink = {"model": {"architecture": "mlp", "latent_dim": 8, "hidden_units": [16, 16]},
               "optimizer": {"batch_size": 8},
               "schedule": {"steps": 4, "log_every": 2, "sample_every": 2, "checkpoint_every": 2,
                            "n_sample_images": 4}}

@@ -7,6 +7,9 @@ import os
 import shutil
 import signal
 import subprocess
+import urllib.request
+import time
+import socket
 import sys
 from pathlib import Path
 
@@ -174,3 +177,49 @@ def kedro_run_cli(project: Path, *args: str, timeout: float = 600) -> str:
                           timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:]
     return proc.stdout
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server_proc(tmp_path):
+    """A real `mlflow server` on a free loopback port: (process, uri)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(uri + "/health", timeout=2):
+                break
+        except OSError:
+            assert proc.poll() is None, "mlflow server exited"
+            time.sleep(0.5)
+    else:
+        kill_group(proc)
+        pytest.fail("mlflow server did not start")
+    yield proc, uri
+    kill_group(proc)
+
+
+def kill_group(proc):
+    """Kill the server and the workers it forked."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def mlflow_server(mlflow_server_proc):
+    return mlflow_server_proc[1]

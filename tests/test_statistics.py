@@ -28,23 +28,29 @@ def test_bootstrap_interval_of_one_run_is_that_run_and_says_n():
 
 
 def test_permutation_p_value_equals_a_hand_count():
-    # Of the C(6, 3) = 20 ways to split {1..6} into two groups of three, two
-    # have a median difference of -3 or less, {1,2,3} | {4,5,6} and
-    # {1,2,4} | {3,5,6} (2 - 5); their mirrors have +3. Two-sided: p = 2 * 2/20.
+    # Of the C(6, 3) = 20 ways to split {1..6} into two groups of three, only
+    # {1,2,3} | {4,5,6} has a mean difference of -3 or less; its mirror has +3.
+    # Two-sided: p = 2 * 1/20. (The reported difference is of the medians.)
     result = compare_groups([1, 2, 3], [4, 5, 6])
-    assert result.exact and result.p_value == pytest.approx(0.2)
+    assert result.exact and result.p_value == pytest.approx(0.1)
     assert result.difference.estimate == -3.0
+
+
+def test_fully_separated_groups_of_five_reach_their_exact_p_value():
+    # 2 of the C(10, 5) = 252 splits are as extreme: the observed one and its mirror.
+    result = compare_groups([30.1, 31.0, 29.5, 32.2, 33.0], [50.0, 52.3, 55.1, 53.0, 51.4])
+    assert result.exact and result.p_value == pytest.approx(2 / 252)
 
 
 def test_permutation_p_value_equals_full_enumeration_on_uneven_groups():
     a, b = [1.0, 2.0, 7.5], [3.0, 4.0, 10.0, 11.0]
     pooled = a + b
-    observed = np.median(a) - np.median(b)
+    observed = np.mean(a) - np.mean(b)
     diffs = []
     for chosen in itertools.combinations(range(len(pooled)), len(a)):
         first = [pooled[i] for i in chosen]
         second = [pooled[i] for i in range(len(pooled)) if i not in chosen]
-        diffs.append(np.median(first) - np.median(second))
+        diffs.append(np.mean(first) - np.mean(second))
     diffs = np.array(diffs)
     expected = min(1.0, 2 * min(np.mean(diffs <= observed + 1e-12),
                                 np.mean(diffs >= observed - 1e-12)))

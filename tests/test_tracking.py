@@ -1,19 +1,16 @@
 """MLflow tracking of real pipeline runs, checked with MlflowClient; no mocked MLflow."""
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import mlflow
 import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import run_pipeline, write_idx_source
+from tests.conftest import free_port, kill_group, run_pipeline, write_idx_source
 from tests.configs import tiny_training
 
 METRICS = {"critic_loss", "generator_loss", "wasserstein_estimate", "gradient_penalty",
@@ -88,51 +85,6 @@ def test_comparison_run_has_a_child_run_per_variant(tiny_source):
         assert child.data.tags["variant"] == child.info.run_name
         assert METRICS <= set(child.data.metrics)
         assert "training.optimizer.learning_rate" in child.data.params
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def mlflow_server_proc(tmp_path):
-    """A real `mlflow server` on a free loopback port: (process, uri)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(uri + "/health", timeout=2):
-                break
-        except OSError:
-            assert proc.poll() is None, "mlflow server exited"
-            time.sleep(0.5)
-    else:
-        kill_group(proc)
-        pytest.fail("mlflow server did not start")
-    yield proc, uri
-    kill_group(proc)
-
-
-def kill_group(proc):
-    """Kill the server and the workers it forked."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=30)
-
-
-@pytest.fixture
-def mlflow_server(mlflow_server_proc):
-    return mlflow_server_proc[1]
 
 
 def test_pipeline_against_a_real_tracking_server(tiny_source, mlflow_server, monkeypatch):

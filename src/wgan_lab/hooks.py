@@ -16,6 +16,8 @@ from wgan_lab.gan.cluster import is_chief_task, tf_config
 from wgan_lab.gan.distribute import describe_devices, multi_worker_strategy, resolve_distribution
 from wgan_lab.gan.precision import resolve_precision
 from wgan_lab.pipelines.tuning.nodes import tune_settings
+from wgan_lab.pipelines.study.nodes import study_settings
+from wgan_lab.pipelines.study.pipeline import STUDY_NODES
 from wgan_lab.pipelines.tuning.pipeline import TUNING_NODES
 
 logger = logging.getLogger(__name__)
@@ -152,7 +154,7 @@ class ClusterHooks(_ContextHooks):
 
 class RunSetupHooks(_ContextHooks):
     """The first lines of a run: the devices, and each variant's strategy and precision;
-    and a tuning run's search space, checked before anything runs."""
+    and a tuning run's search space or a study's settings, checked before anything runs."""
 
     # trylast: after ClusterHooks has set up a multi-worker cluster.
     @hook_impl(trylast=True)
@@ -161,6 +163,8 @@ class RunSetupHooks(_ContextHooks):
             # A search space that names no parameter fails here, before ingestion or
             # the classifier train anything.
             tune_settings(self._context.params)
+        if self._context is not None and any(n.name in STUDY_NODES for n in pipeline.nodes):
+            study_settings(self._context.params)
         run_variants = sorted(_training_variants(pipeline))
         if not run_variants or self._context is None:
             return

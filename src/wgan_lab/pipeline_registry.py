@@ -5,6 +5,9 @@ section): ingestion, the feature space, that variant's training and
 evaluation. ``compare``: the variants in ``compare.variants`` and the report.
 ``generate``: images from a trained generator. ``tune``: a search over
 ``tune.variant``'s settings; ``tune_report``: its report from the storage.
+``study``: every variant of ``study.variants`` with every seed of
+``study.seeds``, compared with statistics; ``study_report``: its report from
+the job store.
 ``__default__`` is ``compare``.
 """
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from kedro.pipeline import Pipeline
 
 from wgan_lab import variants
-from wgan_lab.pipelines import data_processing, evaluation, reporting, training, tuning
+from wgan_lab.pipelines import data_processing, evaluation, reporting, study, training, tuning
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -32,5 +35,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["generate"] = reporting.create_generate_pipeline()
     pipelines["tune"] = ingest + features + tuning.create_pipeline()
     pipelines["tune_report"] = tuning.create_report_pipeline()
+    pipelines["study"] = ingest + features + study.create_pipeline()
+    pipelines["study_report"] = study.create_report_pipeline()
     pipelines["__default__"] = pipelines["compare"]
     return pipelines

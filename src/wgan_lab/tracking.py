@@ -11,6 +11,7 @@ import logging
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,26 @@ def git_commit(path: Path) -> str:
         return "unknown"
 
 
+class _LogOnce:
+    """Runs MLflow calls until one fails; that failure is logged once and later calls
+    are skipped, so a tracking outage never stops training, a search or a study."""
+
+    def __init__(self, owner: str, goes_on: str) -> None:
+        self.owner, self.goes_on = owner, goes_on
+        self.failed = False
+
+    def __call__(self, what: str, action: Callable[[], Any]) -> Any:
+        if self.failed:
+            return None
+        try:
+            return action()
+        except Exception as exc:  # noqa: BLE001 - tracking must not stop the work
+            logger.warning("%s: MLflow logging failed at %s (%s); %s", self.owner, what, exc,
+                           self.goes_on)
+            self.failed = True
+            return None
+
+
 def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """{"a": {"b": 1}} -> {"a.b": 1}."""
     flat: dict[str, Any] = {}
@@ -89,14 +110,15 @@ class TrainingTracker:
         self._enabled = enabled
         self.run_id: str | None = None
         self._params = training_params
-        self._failed = False
         self._child = False
+        self._safe = _LogOnce(variant, "training goes on and the model is saved locally")
 
     def __enter__(self) -> TrainingTracker:
         parent = mlflow.active_run()
         if parent is None or not self._enabled:
             return self
-        try:
+
+        def start() -> None:
             if len(_run_variants) > 1:
                 tags = {k: v for k, v in parent.data.tags.items() if not k.startswith("mlflow.")}
                 tags.update(variant=self.variant,
@@ -110,40 +132,30 @@ class TrainingTracker:
             # What "auto" settings resolved to on this machine, searchable in the UI.
             mlflow.set_tags({k: str(self._params[k]) for k in ("resolved_precision", "replicas")
                              if k in self._params})
-        except Exception as exc:  # noqa: BLE001 - tracking must not stop training
-            self._fail("start", exc)
+        self._safe("start", start)
         return self
 
     def __exit__(self, *exc_info) -> None:
+        # Ended even after a logging failure: the child must not stay the active run.
         if self._child and mlflow.active_run() is not None:
             try:
                 mlflow.end_run("FAILED" if exc_info[0] else "FINISHED")
             except Exception as exc:  # noqa: BLE001
-                self._fail("end", exc)
-
-    def _fail(self, what: str, exc: Exception) -> None:
-        if not self._failed:
-            logger.warning("%s: MLflow logging failed at %s (%s); training goes on and the "
-                           "model is saved locally", self.variant, what, exc)
-        self._failed = True
+                logger.warning("%s: could not end its MLflow run (%s)", self.variant, exc)
 
     @property
     def active(self) -> bool:
-        return self.run_id is not None and not self._failed
+        return self.run_id is not None and not self._safe.failed
 
     def on_step(self, step: int, row: dict[str, float]) -> None:
         if self.active:
-            try:
-                mlflow.log_metrics({k: v for k, v in row.items() if k != "step"}, step=step)
-            except Exception as exc:  # noqa: BLE001
-                self._fail(f"step {step}", exc)
+            self._safe(f"step {step}", lambda: mlflow.log_metrics(
+                {k: v for k, v in row.items() if k != "step"}, step=step))
 
     def on_samples(self, step: int, samples: np.ndarray) -> None:
         if self.active:
-            try:
-                mlflow.log_image(image_grid(samples), key="samples", step=step)
-            except Exception as exc:  # noqa: BLE001
-                self._fail(f"samples of step {step}", exc)
+            self._safe(f"samples of step {step}", lambda: mlflow.log_image(
+                image_grid(samples), key="samples", step=step))
 
 
 def registered_model_name(prefix: str, variant: str) -> str:
@@ -229,17 +241,8 @@ class TrialTracker:
         self.study_name = study_name
         self.variant = variant
         self._open = False
-        self._failed = False
-
-    def _safe(self, what: str, action) -> None:
-        if self._failed:
-            return
-        try:
-            action()
-        except Exception as exc:  # noqa: BLE001 - tracking must not stop the search
-            logger.warning("tuning %s: MLflow logging failed at %s (%s); the search goes on "
-                           "and the study keeps every result", self.study_name, what, exc)
-            self._failed = True
+        self._safe = _LogOnce(f"tuning {study_name}",
+                              "the search goes on and the study keeps every result")
 
     def start(self, number: int, values: dict[str, Any]) -> None:
         if mlflow.active_run() is None:
@@ -276,3 +279,108 @@ def log_text_artifacts(files: dict[str, str]) -> None:
         return
     for name, text in files.items():
         mlflow.log_text(text, name)
+
+
+class StudyTracker:
+    """A study in MLflow: one parent run, and one child per (variant, seed) under it.
+
+    The runs are made with ``MlflowClient`` in the experiment of the kedro
+    run (a no-op without one). The parent is shared by every process of the
+    study: its creator makes it and the job store keeps its id. A resumed job
+    logs on into its existing child, so each (variant, seed) stays one run.
+    """
+
+    def __init__(self, study_name: str) -> None:
+        self.study_name = study_name
+        active = mlflow.active_run()
+        self.client = mlflow.MlflowClient() if active is not None else None
+        self.experiment_id = active.info.experiment_id if active is not None else None
+        self.parent_id: str | None = None
+        self.child_id: str | None = None
+        self._safe = _LogOnce(f"study {study_name}",
+                              "the study goes on and its job store keeps every result")
+
+    def create_parent(self) -> str | None:
+        """A new parent run for the study; returns its id."""
+        if self.client is None:
+            return None
+        run = self._safe("the study's parent run", lambda: self.client.create_run(
+            self.experiment_id, run_name=f"study {self.study_name}",
+            tags={"study": self.study_name, "study_role": "parent"}))
+        self.parent_id = run.info.run_id if run else None
+        return self.parent_id
+
+    def use_parent(self, run_id: str | None) -> None:
+        """Log under the stored parent; a tracking server that does not hold it (not
+        shared between machines) gets a parent of its own."""
+        if self.client is None:
+            return
+        try:
+            if run_id:
+                self.client.get_run(run_id)
+                self.parent_id = run_id
+                return
+        except Exception:  # noqa: BLE001 - a missing run is what we test for
+            logger.warning("study %s: parent run %s is not in this tracking server (%s); "
+                           "runs of this process go under a new parent: share "
+                           "MLFLOW_TRACKING_URI between the study's processes",
+                           self.study_name, run_id, mlflow.get_tracking_uri())
+        self.create_parent()
+
+    def start(self, variant: str, seed: int, params: dict[str, Any]) -> None:
+        if self.client is None or self.parent_id is None:
+            return
+        tags = {"study": self.study_name, "study_role": "run", "variant": variant,
+                "seed": str(seed)}
+
+        def start() -> None:
+            found = self.client.search_runs(
+                [self.experiment_id], " and ".join(f"tags.{k} = '{v}'" for k, v in tags.items()),
+                max_results=1)
+            if found:
+                self.child_id = found[0].info.run_id
+                self.client.update_run(self.child_id, status="RUNNING")
+                return
+            run = self.client.create_run(self.experiment_id, run_name=f"{variant} seed {seed}",
+                                         tags={**tags, "mlflow.parentRunId": self.parent_id})
+            self.child_id = run.info.run_id
+            flat = flatten(params)
+            self.client.log_batch(self.child_id, params=[
+                mlflow.entities.Param(f"training.{k}", str(v)) for k, v in flat.items()])
+        self._safe(f"{variant} seed {seed}", start)
+
+    def step(self, step: int, metrics: dict[str, float]) -> None:
+        if self.child_id is None:
+            return
+        now = mlflow.utils.time.get_current_time_millis()
+        self._safe(f"step {step}", lambda: self.client.log_batch(self.child_id, metrics=[
+            mlflow.entities.Metric(k, float(v), now, step) for k, v in metrics.items()
+            if k != "step"]))
+
+    def end(self, state: str, final: dict[str, float]) -> None:
+        if self.child_id is None:
+            return
+        child, self.child_id = self.child_id, None
+        now = mlflow.utils.time.get_current_time_millis()
+
+        def end() -> None:
+            self.client.log_batch(child, metrics=[
+                mlflow.entities.Metric(f"final_{k}", float(v), now, 0) for k, v in final.items()])
+            self.client.set_terminated(child, state)
+        self._safe("end of run", end)
+
+    def log_summary(self, metrics: dict[str, float], tags: dict[str, str],
+                    files: dict[str, str]) -> None:
+        """The study's summary metrics, verdicts (tags) and report files on the parent."""
+        if self.client is None or self.parent_id is None:
+            return
+        now = mlflow.utils.time.get_current_time_millis()
+
+        def log() -> None:
+            self.client.log_batch(self.parent_id, metrics=[
+                mlflow.entities.Metric(k, float(v), now, 0) for k, v in metrics.items()
+                if np.isfinite(v)], tags=[mlflow.entities.RunTag(k, v) for k, v in tags.items()])
+            for name, text in files.items():
+                self.client.log_text(self.parent_id, text, name)
+            self.client.set_terminated(self.parent_id, "FINISHED")
+        self._safe("the study's summary", log)

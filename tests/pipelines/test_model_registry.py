@@ -1,7 +1,6 @@
 """The MLflow model registry after real runs, `generate` from an alias, and a served generator."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,11 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import run_pipeline, write_idx_source
+from tests.conftest import free_port, run_pipeline, write_idx_source
 from tests.configs import tiny_training
 from wgan_lab.tracking import promote_if_best
 
 MODEL = "wgan_lab-mnist-wgan"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(url: str, proc, timeout: float = 180) -> None:

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import optuna
 import pytest
 import sqlalchemy
@@ -23,7 +22,6 @@ from wgan_lab.evaluation.features import ClassifierConfig, FeatureExtractor, tra
 from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.tuning.search import (TrialObjective, TuneSettings, counts_as_done, open_study,
                                     run_worker)
-from wgan_lab.tuning.space import parse_space
 from wgan_lab.variants import family, load_parameters
 
 QUICK_STORAGE = "data/06_models/mnist-quick/tune/optuna.db"

@@ -58,10 +58,21 @@ class VariantRun:
 
 def wasserstein_tracks_quality(run: VariantRun) -> dict[str, float] | None:
     """Spearman correlation of the critic's Wasserstein estimate with FID over training."""
-    if run.fid_history is None or len(run.fid_history) < 4 or "fid" not in run.fid_history:
+    return estimate_tracks_fid(run.history, run.fid_history)
+
+
+def stability(run: VariantRun, n_classes: int) -> dict[str, float] | None:
+    """FID jitter late in training and mode-collapse events (``late_stability``)."""
+    return late_stability(run.fid_history, n_classes)
+
+
+def estimate_tracks_fid(history: pd.DataFrame, evaluations: pd.DataFrame | None
+                        ) -> dict[str, float] | None:
+    """Spearman's rho of the critic's estimate (history) against in-training FID."""
+    if evaluations is None or len(evaluations) < 4 or "fid" not in evaluations:
         return None
-    history = run.history.sort_values("step")
-    evaluations = run.fid_history.sort_values("step")
+    history = history.sort_values("step")
+    evaluations = evaluations.sort_values("step")
     matched = pd.merge_asof(evaluations[["step", "fid"]],
                             history[["step", "wasserstein_estimate"]], on="step",
                             direction="nearest")
@@ -69,14 +80,13 @@ def wasserstein_tracks_quality(run: VariantRun) -> dict[str, float] | None:
     return {"spearman_rho": float(rho), "p_value": float(p_value), "points": len(matched)}
 
 
-def stability(run: VariantRun, n_classes: int) -> dict[str, float] | None:
+def late_stability(evaluations: pd.DataFrame | None, n_classes: int) -> dict[str, float] | None:
     """How much FID jitters over the last part of training, and mode-collapse events.
 
     Jitter is the spread of FID around its linear trend in that window,
     relative to its mean, so a run that is still improving steadily is not
     counted as unstable.
     """
-    evaluations = run.fid_history
     if evaluations is None or len(evaluations) < 3 or "fid" not in evaluations:
         return None
     evaluations = evaluations.sort_values("step")
@@ -91,6 +101,16 @@ def stability(run: VariantRun, n_classes: int) -> dict[str, float] | None:
         result["collapse_events"] = int(
             (settled["classes_covered"] < COLLAPSE_SHARE * n_classes).sum())
     return result
+
+
+def log_y_axis(ax) -> None:
+    """A log-scaled y axis with plain numbers (50, 100, 200), not 10^x labels."""
+    from matplotlib import ticker
+
+    ax.set_yscale("log")
+    ax.yaxis.set_minor_locator(ticker.LogLocator(subs=(2, 3, 5)))
+    for set_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+        set_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def png_base64(figure_or_image) -> str:

@@ -64,10 +64,20 @@ class Comparison:
     exact: bool
 
 
+def mean_difference(a, b) -> float:
+    return float(np.mean(a) - np.mean(b))
+
+
 def compare_groups(a, b, confidence: float = CONFIDENCE, resamples: int = RESAMPLES,
                    seed: int = 0) -> Comparison:
-    """Median(a) - median(b), with a bootstrap interval (both groups resampled) and a
-    two-sided permutation test, exact when the relabellings are at most ``resamples``."""
+    """Median(a) - median(b) with a bootstrap interval (both groups resampled), and a
+    two-sided permutation test, exact when the relabellings are at most ``resamples``.
+
+    The test permutes the difference of means: with five runs a side the
+    median's null distribution is so coarse (most relabellings keep the two
+    middle values) that even fully separated groups get p = 1/3; the mean
+    gives separated groups of five their exact p = 2/252.
+    """
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
@@ -79,7 +89,7 @@ def compare_groups(a, b, confidence: float = CONFIDENCE, resamples: int = RESAMP
                                confidence_level=confidence, method="percentile",
                                random_state=rng, vectorized=False)
     relabellings = comb(len(a) + len(b), len(a))
-    test = stats.permutation_test((a, b), median_difference, permutation_type="independent",
+    test = stats.permutation_test((a, b), mean_difference, permutation_type="independent",
                                   alternative="two-sided", n_resamples=resamples,
                                   vectorized=False, random_state=rng)
     low, high = interval.confidence_interval

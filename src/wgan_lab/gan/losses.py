@@ -64,6 +64,9 @@ class Loss:
     generator: Callable[[tf.Tensor], tf.Tensor]
     formula: str
     paper: str
+    # The critic's mean score on real minus fake data estimates a Wasserstein
+    # distance (the claim the study tests: that it tracks sample quality).
+    estimates_wasserstein: bool = False
 
 
 LOSSES: Registry[Loss] = Registry("loss", {
@@ -74,7 +77,8 @@ LOSSES: Registry[Loss] = Registry("loss", {
                            "D: -log D(x) - log(1 - D(G(z))); G: -log D(G(z))",
                            "Goodfellow et al. 2014"),
     "wasserstein": Loss(wasserstein_critic_loss, wasserstein_generator_loss,
-                        "D: f(G(z)) - f(x); G: -f(G(z))", "Arjovsky et al. 2017"),
+                        "D: f(G(z)) - f(x); G: -f(G(z))", "Arjovsky et al. 2017",
+                        estimates_wasserstein=True),
     "least_squares": Loss(least_squares_critic_loss, least_squares_generator_loss,
                           "D: (D(x) - 1)²/2 + D(G(z))²/2; G: (D(G(z)) - 1)²/2",
                           "Mao et al. 2017"),

@@ -10,12 +10,11 @@ from typing import Any
 
 import numpy as np
 import optuna
-from matplotlib import ticker
 import pandas as pd
 import yaml
 from optuna.trial import TrialState
 
-from wgan_lab.evaluation.report import markdown_table, plt, png_base64
+from wgan_lab.evaluation.report import log_y_axis, markdown_table, plt, png_base64
 
 from .search import ERROR_ATTR, SURPLUS_ATTR, TuneSettings, counts_as_done
 from .space import as_parameters
@@ -137,10 +136,7 @@ def budget_comparison(studies: dict[str, optuna.Study], seed: int = 0
                          "95%": curve["high"][k - 1], "as run": curve["as_run"][k - 1]})
     ax.set_xlabel("number of trials")
     ax.set_ylabel("best FID found (proxy)")
-    ax.set_yscale("log")
-    ax.yaxis.set_minor_locator(ticker.LogLocator(subs=(2, 3, 5)))
-    for axis_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
-        axis_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    log_y_axis(ax)
     ax.set_title("Best FID found against the search budget, per variant")
     ax.legend()
     return figure, pd.DataFrame(rows)

@@ -18,35 +18,26 @@ import math
 import os
 import socket
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import optuna
-import sqlalchemy
 from optuna.trial import TrialState
 
 from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
 from wgan_lab.gan.config import ConfigError, TrainingConfig
 from wgan_lab.gan.registry import Registry, UnknownNameError
 from wgan_lab.gan.trainer import GANTrainer, NonFiniteLossError
+from wgan_lab.optuna_storage import open_storage, stable
 from wgan_lab.progress import Progress
 
 from .space import Dimension, apply, parse_space
 
 logger = logging.getLogger(__name__)
 
-
-def _stable(function, *args, **kwargs):
-    """Heartbeats and stale-trial retries are what make a shared study survive a
-    killed process; Optuna still labels them experimental, at every call."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return function(*args, **kwargs)
 
 PRUNERS = Registry("pruner", {
     # Stops a trial whose FID at a check is worse than the median of earlier trials there.
@@ -148,28 +139,7 @@ class TuneSettings:
 
 
 def _storage(settings: TuneSettings) -> optuna.storages.RDBStorage:
-    url = sqlalchemy.engine.make_url(settings.storage)
-    engine_kwargs = {}
-    if url.drivername.startswith("sqlite"):
-        # Parallel processes wait for SQLite's lock instead of failing at once.
-        engine_kwargs = {"connect_args": {"timeout": 120}}
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    # Optuna writes its schema on the first connection to a new storage; processes
-    # that start together race on it (a UNIQUE alembic_version row): the losers
-    # retry and find the schema made.
-    for attempt in range(10):
-        try:
-            return _stable(
-                optuna.storages.RDBStorage, settings.storage, engine_kwargs=engine_kwargs,
-                heartbeat_interval=settings.heartbeat_seconds,
-                grace_period=settings.grace_seconds,
-                heartbeat_stale_trial_callback=_stable(
-                    optuna.storages.RetryHeartbeatStaleTrialCallback, max_retry=1))
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
-            if attempt == 9:
-                raise
-            time.sleep(0.5 + attempt)
+    return open_storage(settings.storage, settings.heartbeat_seconds, settings.grace_seconds)
 
 
 def stored_studies(settings: TuneSettings, names: dict[str, str]) -> dict[str, optuna.Study]:
@@ -225,7 +195,7 @@ def run_worker(study: optuna.Study, objective: Callable[[optuna.Trial], float],
     """
     ran, waiting = 0, False
     while True:
-        _stable(optuna.storages.fail_stale_trials, study)
+        stable(optuna.storages.fail_stale_trials, study)
         all_trials = study.get_trials(deepcopy=False)
         done = sum(counts_as_done(t) for t in all_trials)
         running = sum(t.state == TrialState.RUNNING for t in all_trials)
@@ -240,7 +210,7 @@ def run_worker(study: optuna.Study, objective: Callable[[optuna.Trial], float],
             time.sleep(poll_seconds)
             continue
         waiting = False
-        _stable(study.optimize, objective, n_trials=1, catch=(Exception,))
+        stable(study.optimize, objective, n_trials=1, catch=(Exception,))
         ran += 1
 
 

@@ -1,0 +1,51 @@
+"""Optuna RDB storages shared by processes and machines: the tuning's studies
+and the study's job list live in one.
+
+Heartbeats and stale-trial retries are what let a shared storage survive a
+killed process: a running trial whose process stops writing heartbeats for
+``grace_seconds`` is failed and its settings queued again.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+import sqlalchemy
+
+
+def stable(function, *args, **kwargs):
+    """Call an Optuna API it labels experimental (heartbeats, stale-trial retries,
+    at every call) without the warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return function(*args, **kwargs)
+
+
+def open_storage(url: str, heartbeat_seconds: int, grace_seconds: int,
+                 max_retry: int | None = 1) -> optuna.storages.RDBStorage:
+    """The storage at ``url`` (SQLite file or any SQLAlchemy URL), schema made if new."""
+    parsed = sqlalchemy.engine.make_url(url)
+    engine_kwargs = {}
+    if parsed.drivername.startswith("sqlite"):
+        # Parallel processes wait for SQLite's lock instead of failing at once.
+        engine_kwargs = {"connect_args": {"timeout": 120}}
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # Optuna writes its schema on the first connection to a new storage; processes
+    # that start together race on it (a UNIQUE alembic_version row): the losers
+    # retry and find the schema made.
+    attempts = 10
+    for attempt in range(attempts):
+        try:
+            return stable(
+                optuna.storages.RDBStorage, url, engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_seconds, grace_period=grace_seconds,
+                heartbeat_stale_trial_callback=stable(
+                    optuna.storages.RetryHeartbeatStaleTrialCallback, max_retry=max_retry))
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 + attempt)
+    raise RuntimeError(f"could not open {url}")  # not reached: the last attempt raises

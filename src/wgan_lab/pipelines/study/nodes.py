@@ -1,0 +1,72 @@
+"""Nodes of the study pipelines: thin adapters over ``wgan_lab.study`` and ``wgan_lab.tracking``."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from wgan_lab.evaluation.feature_space import FeatureSpace
+from wgan_lab.gan.losses import LOSSES
+from wgan_lab.study.analysis import run_records
+from wgan_lab.study.jobs import StudySettings, open_job_store, run_jobs
+from wgan_lab.study.report import build_study_report
+from wgan_lab.study.runner import JobCallbacks, StudyJob
+from wgan_lab.tracking import StudyTracker
+from wgan_lab.variants import family
+
+# The job store keeps the MLflow parent run every process of the study logs under.
+PARENT_ATTR = "mlflow_parent_run_id"
+
+
+def study_settings(parameters: dict[str, Any]) -> StudySettings:
+    """The run's ``study`` settings, checked against the variant family."""
+    return StudySettings.from_params(parameters.get("study") or {}, family(parameters))
+
+
+def run_study(train_images: np.ndarray, test_images: np.ndarray, feature_space: FeatureSpace,
+              parameters: dict[str, Any]) -> str:
+    """Run queued (variant, seed) jobs of the study until none is left; returns its name."""
+    settings = study_settings(parameters)
+    tracker = StudyTracker(settings.name)
+    store = open_job_store(
+        settings, on_create=lambda study: study.set_user_attr(PARENT_ATTR, tracker.create_parent()))
+    tracker.use_parent(store.user_attrs.get(PARENT_ATTR))
+    job = StudyJob(settings, family(parameters), train_images, test_images, feature_space,
+                   parameters["evaluation"]["protocol"],
+                   JobCallbacks(tracker.start, tracker.step, tracker.end))
+    run_jobs(store, job)
+    return settings.name
+
+
+def report_study(parameters: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+    """The study's report files and figures, from its job store alone."""
+    settings = study_settings(parameters)
+    store = open_job_store(settings, create=False)
+    variants = family(parameters)
+    wasserstein = [v for v in settings.variants
+                   if LOSSES[variants[v]["objective"]["loss"]].estimates_wasserstein]
+    baseline = str((parameters.get("study") or {}).get("baseline", "gan"))
+    protocol = parameters["evaluation"]["protocol"]
+    protocol_text = (f"{protocol['n_samples']} generated vs {protocol['n_samples']} test images "
+                     f"in the domain classifier's features (seed {protocol['seed']})")
+    report = build_study_report(run_records(store, settings), settings, wasserstein, baseline,
+                                protocol_text)
+    files = {"study_report.html": report.html, "study_report.md": report.markdown,
+             "study_runs.csv": report.runs_csv,
+             "study_summary.json": json.dumps(report.summary, indent=2, allow_nan=True)}
+    tracker = StudyTracker(settings.name)
+    tracker.use_parent(store.user_attrs.get(PARENT_ATTR))
+    metrics = {f"{row['variant']}.{row['metric']}.{key}": row[key]
+               for row in report.summary["summary"] for key in ("mean", "median", "ci_low", "ci_high")
+               if row[key] is not None}
+    tags = {f"verdict.{v['key']}": v["verdict"] for v in report.summary["verdicts"]}
+    tracker.log_summary(metrics, tags, {f"study/{name}": text for name, text in files.items()})
+    return ({f"{settings.name}/{name}": text for name, text in files.items()},
+            {f"{settings.name}/{name}.png": figure for name, figure in report.figures.items()})
+
+
+def report_after_study(study_name: str, parameters: dict[str, Any]
+                       ) -> tuple[dict[str, str], dict[str, Any]]:
+    """``report_study`` once this process has no job left."""
+    return report_study(parameters)

@@ -1,0 +1,184 @@
+"""The study's report: tables, verdicts and figures from the stored runs alone."""
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from wgan_lab.evaluation.report import log_y_axis, markdown_table, plt, png_base64
+from wgan_lab.evaluation.statistics import expected_best_of_k
+
+from .analysis import (RunRecord, Verdict, fid_curves, pairwise, runs_table, summary,
+                       verdicts)
+from .jobs import StudySettings
+
+# The summary table's columns, in this order when present.
+HEADLINE = ("fid", "kid", "precision", "recall", "classes_covered", "estimate_fid_spearman",
+            "late_fid_jitter", "collapse_events", "steps", "train_seconds")
+
+
+@dataclass
+class StudyReport:
+    html: str
+    markdown: str
+    runs_csv: str
+    summary: dict[str, Any]
+    figures: dict[str, Any]   # name -> matplotlib figure (already drawn into the HTML)
+
+
+def _fid_by_run_figure(table: pd.DataFrame, settings: StudySettings):
+    figure, ax = plt.subplots(figsize=(7, 3.8))
+    done = table[table["status"] == "complete"]
+    rng = np.random.default_rng(0)
+    for i, variant in enumerate(settings.variants):
+        values = done.loc[done["variant"] == variant, "fid"].to_numpy(dtype=float)
+        if not len(values):
+            continue
+        jitter = rng.uniform(-0.12, 0.12, len(values))
+        ax.scatter(np.full(len(values), i) + jitter, values, alpha=0.8, zorder=3)
+        ax.hlines(np.median(values), i - 0.25, i + 0.25, color="black", zorder=4)
+    ax.set_xticks(range(len(settings.variants)),
+                  [f"{v}\n(n={int(((done['variant'] == v)).sum())})" for v in settings.variants])
+    ax.set_ylabel("FID (declared protocol)")
+    ax.set_title("FID of every run (bar: median)")
+    return figure
+
+
+def _fid_against_step_figure(curves: pd.DataFrame, settings: StudySettings):
+    figure, ax = plt.subplots(figsize=(7, 3.8))
+    for variant in settings.variants:
+        rows = curves[(curves["variant"] == variant) & (curves["runs"] >= 2)]
+        if not len(rows):
+            rows = curves[curves["variant"] == variant]
+        if not len(rows):
+            continue
+        line, = ax.plot(rows["step"], rows["median"], label=variant)
+        ax.fill_between(rows["step"], rows["q25"], rows["q75"], alpha=0.2, color=line.get_color())
+    ax.set_xlabel("generator step")
+    ax.set_ylabel(f"in-training FID ({settings.eval_samples} samples)")
+    log_y_axis(ax)
+    ax.set_title("Median FID against step, interquartile band over runs")
+    ax.legend()
+    return figure
+
+
+def _best_of_k_figure(table: pd.DataFrame, settings: StudySettings):
+    figure, ax = plt.subplots(figsize=(7, 3.8))
+    done = table[table["status"] == "complete"]
+    for variant in settings.variants:
+        values = done.loc[done["variant"] == variant, "fid"].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if not len(values):
+            continue
+        ax.plot(range(1, len(values) + 1), expected_best_of_k(values), marker="o", label=variant)
+    ax.set_xlabel("k runs")
+    ax.set_ylabel("expected best FID among k runs")
+    ax.set_title("What k runs buy (Lucic et al. 2018)")
+    ax.legend()
+    return figure
+
+
+def _summary_wide(summary_table: pd.DataFrame) -> pd.DataFrame:
+    """Variant rows, the headline metric columns: "mean [95% CI] (n)" (every metric is in
+    study_summary.json)."""
+    if not len(summary_table):
+        return pd.DataFrame()
+    cells = summary_table.assign(cell=[
+        "-" if r.n == 0 else f"{r.mean:.4g} [{r.ci_low:.4g}, {r.ci_high:.4g}] (n={r.n})"
+        for r in summary_table.itertuples()])
+    wide = cells.pivot(index="variant", columns="metric", values="cell")
+    wide = wide[[m for m in HEADLINE if m in wide.columns]]
+    return wide.loc[[v for v in summary_table["variant"].unique()]]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "-" if not np.isfinite(value) else f"{value:.4g}"
+    return str(value)
+
+
+def build_study_report(records: list[RunRecord], settings: StudySettings,
+                       wasserstein: list[str], baseline: str, protocol: str) -> StudyReport:
+    """Everything the study writes, from its run records."""
+    table = runs_table(records)
+    stats_table = summary(table, settings)
+    pairs = pairwise(table, settings)
+    claims: list[Verdict] = verdicts(table, settings, wasserstein, baseline)
+    curves = fid_curves(records)
+    counts = table["status"].value_counts().to_dict()
+    budget = (f"{settings.budget:g} s of training (wall clock, evaluation excluded)"
+              if settings.budget_unit == "seconds" else f"{settings.budget:g} generator steps")
+    head = (f"Study `{settings.name}`: variants {', '.join(settings.variants)}; seeds "
+            f"{', '.join(map(str, settings.seeds))}; budget per run {budget}. Runs: "
+            + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".")
+    method = (f"Final metrics: {protocol}. Intervals: 95% percentile bootstrap of the mean "
+              f"({settings.resamples} resamples, seed {settings.bootstrap_seed}); pairs: "
+              f"difference of medians with a bootstrap CI, and a two-sided permutation test of the "
+              f"difference of means "
+              f"(exact when the relabellings fit in {settings.resamples}); verdicts at alpha = "
+              f"{settings.alpha:g}. n is printed beside every interval: with few seeds, "
+              f"intervals are wide and verdicts often inconclusive. Failed runs are listed "
+              f"below and left out of the statistics.")
+    figures = {"fid_by_run": _fid_by_run_figure(table, settings),
+               "fid_against_step": _fid_against_step_figure(curves, settings),
+               "expected_best_of_k": _best_of_k_figure(table, settings)}
+    titles = {"fid_by_run": "FID of every run",
+              "fid_against_step": "Median FID against step (interquartile band)",
+              "expected_best_of_k": "Expected best FID among k runs"}
+    pngs = {name: png_base64(figure) for name, figure in figures.items()}
+
+    wide = _summary_wide(stats_table)
+    verdict_table = pd.DataFrame([v.as_dict() for v in claims])
+    not_complete = table[table["status"] != "complete"][["variant", "seed", "status", "error"]]
+    pair_view = pairs.copy()
+    if len(pair_view):
+        pair_view["p_value"] = [f"{p:.3g}{' (exact)' if e else ''}" if np.isfinite(p) else "-"
+                                for p, e in zip(pair_view["p_value"], pair_view["exact"])]
+        pair_view = pair_view.drop(columns=["exact"])
+
+    def md(frame: pd.DataFrame) -> str:
+        if not len(frame):
+            return "none"
+        return markdown_table(frame.map(_fmt) if frame.index.name else
+                              frame.map(_fmt).set_index(frame.columns[0]))
+
+    md_parts = [f"# Study {settings.name}", "", head, "", method, "",
+                "## Verdicts", "", md(verdict_table), "",
+                "## Per variant: mean [95% CI] (n)", "", md(wide), "",
+                "## FID between variants (difference of medians, a minus b)", "", md(pair_view), "",
+                "## Runs not in the statistics", "", md(not_complete), "",
+                "## Every run", "", md(table.drop(columns=["worker"])), ""]
+    body = [f"<h1>Study {html.escape(settings.name)}</h1>", f"<p>{html.escape(head)}</p>",
+            f"<p>{html.escape(method)}</p>", "<h2>Verdicts</h2>",
+            verdict_table.to_html(index=False) if len(verdict_table) else "<p>none</p>",
+            "<h2>Per variant: mean [95% CI] (n)</h2>", wide.to_html() if len(wide) else "",
+            "<h2>FID between variants (difference of medians, a minus b)</h2>",
+            pair_view.to_html(index=False, float_format=lambda v: f"{v:.4g}")]
+    for name, png in pngs.items():
+        body += [f"<h2>{html.escape(titles[name])}</h2>",
+                 f'<img alt="{html.escape(titles[name])}" src="data:image/png;base64,{png}">']
+    body += ["<h2>Runs not in the statistics</h2>",
+             not_complete.to_html(index=False) if len(not_complete) else "<p>none</p>",
+             "<h2>Every run</h2>", table.to_html(index=False, na_rep="-",
+                                                 float_format=lambda v: f"{v:.4g}")]
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Study "
+            f"{html.escape(settings.name)}</title><style>body{{font-family:sans-serif;"
+            "max-width:1200px;margin:auto}} table{{border-collapse:collapse}} td,th{{border:1px "
+            "solid #ccc;padding:2px 6px}}</style></head><body>" + "\n".join(body)
+            + "</body></html>")
+
+    def records_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+        return json.loads(frame.to_json(orient="records"))
+
+    summary_json = {"study": settings.name, "variants": list(settings.variants),
+                    "seeds": list(settings.seeds),
+                    "budget": {"unit": settings.budget_unit, "amount": settings.budget},
+                    "protocol": protocol, "alpha": settings.alpha, "runs": counts,
+                    "summary": records_of(stats_table), "pairwise_fid": records_of(pairs),
+                    "verdicts": [v.as_dict() for v in claims]}
+    return StudyReport(page, "\n".join(md_parts), table.to_csv(index=False), summary_json,
+                       figures)
