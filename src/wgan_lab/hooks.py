@@ -44,10 +44,14 @@ class TrackingHooks:
         pipelines.configure(f"{__package__}.pipeline_registry")
         # Before kedro-mlflow contacts the server, which it would retry for minutes.
         self._context = context
+        config = context.config_loader.get("mlflow", {})
         uri = os.environ.get("MLFLOW_TRACKING_URI") or (
-            context.config_loader.get("mlflow", {}).get("server", {}).get("mlflow_tracking_uri")
-            or "")
+            config.get("server", {}).get("mlflow_tracking_uri") or "")
         tracking.check_tracking_uri(str(uri))
+        if uri:
+            experiment = config.get("tracking", {}).get("experiment", {})
+            tracking.ensure_experiment(str(uri), str(experiment.get("name", "Default")),
+                                       experiment.get("create_experiment_kwargs") or {})
 
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:

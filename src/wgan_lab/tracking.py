@@ -57,6 +57,24 @@ def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
     )
 
 
+def ensure_experiment(uri: str, name: str, create_kwargs: dict[str, Any]) -> None:
+    """Create kedro-mlflow's experiment if it is missing, before kedro-mlflow looks.
+
+    Processes that start together on a new tracking store (a study's workers)
+    would all find it missing and all create it; every one but the first then
+    fails on "already exists". Here the losers find it made.
+    """
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    if client.get_experiment_by_name(name) is not None:
+        return
+    try:
+        client.create_experiment(name, artifact_location=create_kwargs.get("artifact_location"),
+                                 tags=create_kwargs.get("tags"))
+    except mlflow.exceptions.MlflowException:
+        if client.get_experiment_by_name(name) is None:
+            raise
+
+
 def git_commit(path: Path) -> str:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True,

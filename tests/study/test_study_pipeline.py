@@ -1,0 +1,174 @@
+"""`kedro run --pipelines=study` for real: two processes on one job store and one
+`mlflow server`, a killed process resumed, a diverging run reported as failed."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pandas as pd
+import pytest
+import sqlalchemy
+import yaml
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from tests.conftest import kedro_run_cli, write_idx_source
+from wgan_lab.variants import load_parameters
+
+ENV = "studytest"
+STORE = "data/06_models/mnist-quick/study/jobs.db"
+REPORTS = "data/08_reporting/mnist-quick/study/default"
+TINY_MODEL = {"architecture": "mlp", "latent_dim": 16, "hidden_units": [32, 32]}
+
+
+def make_env(project, study, variants=("gan", "wgan", "wgan_gp"), **variant_changes):
+    """conf/<ENV>: the quick environment with tiny networks and ``study`` settings;
+    ``variant_changes``: new variants as {name: (base variant, training overrides)}."""
+    shutil.copytree(project / "conf/quick", project / "conf" / ENV)
+    base = load_parameters(project)
+    training = {name: {"training": {"model": TINY_MODEL, "optimizer": {"batch_size": 32},
+                                    "schedule": {"checkpoint_every": 100, "log_every": 20}}}
+                for name in variants}
+    for name, (parent, changes) in variant_changes.items():
+        block = json.loads(json.dumps(base[parent]["training"]))
+        block.update(variant=name, model={**block["model"], **TINY_MODEL})
+        for section, values in changes.items():
+            block[section] = {**block[section], **values}
+        training[name] = {"training": block}
+    path = project / "conf" / ENV / "parameters_training.yml"
+    quick = yaml.safe_load(path.read_text())
+    for name, block in training.items():
+        merged = quick.get(name, {"training": {}})
+        for section, values in block["training"].items():
+            merged["training"][section] = ({**merged["training"].get(section, {}), **values}
+                                           if isinstance(values, dict) else values)
+        quick[name] = merged
+    path.write_text(yaml.safe_dump({k: v for k, v in quick.items() if not k.startswith("_")}))
+    study_path = project / "conf" / ENV / "parameters_study.yml"
+    current = yaml.safe_load(study_path.read_text())["study"]
+    study_path.write_text(yaml.safe_dump({"study": {**current, **study}}))
+
+
+def study_command(pipeline="study"):
+    return [sys.executable, "-m", "kedro", "run", f"--pipelines={pipeline}", f"--env={ENV}"]
+
+
+def load_store(project):
+    return optuna.load_study(study_name="default", storage=f"sqlite:///{project / STORE}")
+
+
+def job(trial):
+    return trial.params.get("variant"), trial.params.get("seed")
+
+
+@pytest.mark.integration
+def test_two_processes_share_the_jobs_and_one_tracking_server(
+        kedro_project, shared_mnist, mlflow_server, spawn):
+    shutil.copytree(shared_mnist, kedro_project / "data/01_raw/mnist")
+    make_env(kedro_project, {"variants": ["gan", "wgan_gp", "wgan_gp_nan"], "seeds": [0, 1],
+                             "budget": {"unit": "steps", "amount": 120}, "eval_every": 20},
+             variants=("gan", "wgan_gp"),
+             # Diverges at once: a learning rate no unclipped critic survives.
+             wgan_gp_nan=("wgan_gp", {"optimizer": {"name": "sgd", "learning_rate": 1.0e20}}))
+    env = {**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "300", "MLFLOW_TRACKING_URI": mlflow_server}
+    logs = [open(kedro_project / f"study_{i}.log", "w") for i in range(2)]
+    procs = [spawn(study_command(), cwd=kedro_project, env=env, stdout=log,
+                   stderr=subprocess.STDOUT) for log in logs]
+    for proc, log in zip(procs, logs):
+        assert proc.wait(timeout=900) == 0, (kedro_project / log.name).read_text()[-3000:]
+
+    trials = load_store(kedro_project).get_trials()
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.FAIL)
+                and not t.user_attrs.get("surplus")]
+    jobs = [job(t) for t in finished]
+    expected = {(v, s) for v in ("gan", "wgan_gp", "wgan_gp_nan") for s in (0, 1)}
+    assert sorted(jobs) == sorted(expected)  # every job once, none twice
+    assert len({t.user_attrs["worker"] for t in finished}) == 2  # both processes ran jobs
+    failed = {job(t): t.user_attrs["error"] for t in finished if t.state == TrialState.FAIL}
+    assert set(failed) == {("wgan_gp_nan", 0), ("wgan_gp_nan", 1)}
+    assert all("NonFiniteLossError" in error for error in failed.values())
+
+    client = MlflowClient(mlflow_server)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    parents = client.search_runs(experiments, "tags.study = 'default' and tags.study_role = 'parent'")
+    assert len(parents) == 1
+    children = client.search_runs(experiments, "tags.study = 'default' and tags.study_role = 'run'")
+    assert sorted((c.data.tags["variant"], int(c.data.tags["seed"])) for c in children) == \
+        sorted(expected)
+    for child in children:
+        assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        nan = child.data.tags["variant"] == "wgan_gp_nan"
+        assert child.info.status == ("FAILED" if nan else "FINISHED")
+        if not nan:
+            stored = next(t for t in finished if job(t) == (child.data.tags["variant"],
+                                                            int(child.data.tags["seed"])))
+            assert child.data.metrics["final_fid"] == pytest.approx(stored.value)
+            history = client.get_metric_history(child.info.run_id, "fid")
+            assert [m.step for m in history] == [20, 40, 60, 80, 100, 120]
+
+    # The report rebuilt from the job store alone holds every job.
+    shutil.rmtree(kedro_project / REPORTS)
+    kedro_run_cli(kedro_project, "--pipelines=study_report", f"--env={ENV}")
+    runs = pd.read_csv(kedro_project / REPORTS / "study_runs.csv")
+    assert sorted(zip(runs["variant"], runs["seed"])) == sorted(expected)
+    assert set(runs.loc[runs["variant"] == "wgan_gp_nan", "status"]) == {"failed"}
+    summary = json.loads((kedro_project / REPORTS / "study_summary.json").read_text())
+    fid_rows = {r["variant"]: r for r in summary["summary"] if r["metric"] == "fid"}
+    assert fid_rows["wgan_gp_nan"]["n"] == 0 and fid_rows["gan"]["n"] == 2
+    gan_fids = runs.loc[runs["variant"] == "gan", "fid"]
+    assert fid_rows["gan"]["mean"] == pytest.approx(gan_fids.mean())
+    assert {v["key"] for v in summary["verdicts"]} >= {"a.wgan_gp", "b.wgan_gp.tracks",
+                                                       "b.wgan_gp.vs_gan", "c.wgan_gp"}
+    html = (kedro_project / REPORTS / "study_report.html").read_text()
+    assert "NonFiniteLossError" in html and html.count("data:image/png;base64,") == 3
+    parent = client.get_run(parents[0].info.run_id)
+    assert parent.data.metrics["gan.fid.mean"] == pytest.approx(gan_fids.mean())
+    assert parent.data.tags["verdict.a.wgan_gp"] in ("supported", "contradicted", "inconclusive")
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "study")}
+    assert "study/study_report.html" in artifacts
+
+
+def test_a_killed_study_resumes_its_run_and_keeps_the_finished_ones(kedro_project, spawn):
+    write_idx_source(kedro_project / "data/01_raw/mnist", n_train=600, n_test=100)
+    make_env(kedro_project, {"variants": ["gan"], "seeds": [0, 1],
+                             "budget": {"unit": "steps", "amount": 4000}, "eval_every": 400,
+                             "heartbeat": {"interval": 1, "grace": 3}}, variants=("gan",))
+    env = {**os.environ, "DO_NOT_TRACK": "1"}
+    first = spawn(study_command(), cwd=kedro_project, env=env, stdout=subprocess.DEVNULL,
+                  stderr=subprocess.DEVNULL)
+    checkpoints = kedro_project / "data/06_models/mnist-quick/study/default/gan-seed1/checkpoints"
+    deadline = time.monotonic() + 400
+    killed = None
+    while time.monotonic() < deadline and killed is None:
+        time.sleep(0.3)
+        if not list(checkpoints.glob("ckpt-*.index")):
+            continue
+        try:
+            trials = load_store(kedro_project).get_trials()
+        except (KeyError, sqlalchemy.exc.SQLAlchemyError):
+            continue
+        if any(job(t) == ("gan", 0) and t.state == TrialState.COMPLETE for t in trials):
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+            killed = next(t.number for t in trials if job(t) == ("gan", 1))
+    assert killed is not None, "job (gan, 1) never checkpointed after (gan, 0) finished"
+    done_before = {t.number: (t.value, t.datetime_complete) for t in load_store(kedro_project).trials
+                   if t.state == TrialState.COMPLETE}
+
+    output = kedro_run_cli(kedro_project, "--pipelines=study", f"--env={ENV}")
+    store = load_store(kedro_project)
+    complete = [t for t in store.trials if t.state == TrialState.COMPLETE]
+    assert sorted(job(t) for t in complete) == [("gan", 0), ("gan", 1)]
+    # The finished job was not trained again; the killed one resumed from a checkpoint.
+    assert {n: (store.trials[n].value, store.trials[n].datetime_complete)
+            for n in done_before} == done_before
+    assert store.trials[killed].state == TrialState.FAIL
+    resumed = next(t for t in complete if job(t) == ("gan", 1))
+    assert resumed.system_attrs.get("failed_trial") == killed
+    assert resumed.user_attrs["result"]["resumed_from"] > 0
+    assert resumed.user_attrs["result"]["steps"] == 4000
+    assert "Resumed from" in output
