@@ -198,7 +198,8 @@ def _histogram_figure(runs: list[VariantRun], real_histogram: list[float], class
     return figure
 
 
-def _fmt(value) -> str:
+def cell_text(value) -> str:
+    """A table cell: "-" for a missing value, four significant digits for a float."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float):
@@ -265,7 +266,7 @@ def build_report(runs: list[VariantRun], floor: dict, real_histogram: list[float
     markdown = "\n".join([
         "# GAN vs WGAN vs WGAN-GP", "",
         f"Protocol: {protocol_text}.", "",
-        markdown_table(table.map(_fmt)), "",
+        markdown_table(table.map(cell_text)), "",
         "## Findings", "",
         *[f"- {line}" for line in lines], "",
         "Figures, samples and interpolations: comparison_report.html.", "",
@@ -285,7 +286,7 @@ def build_report(runs: list[VariantRun], floor: dict, real_histogram: list[float
     body = "\n".join([
         "<h1>GAN vs WGAN vs WGAN-GP</h1>",
         f"<p>Protocol: {html.escape(protocol_text)}.</p>",
-        "<h2>Metrics</h2>", table.map(_fmt).to_html(border=0, classes="metrics"),
+        "<h2>Metrics</h2>", table.map(cell_text).to_html(border=0, classes="metrics"),
         "<h2>Findings</h2><ul>", *[f"<li>{html.escape(line)}</li>" for line in lines], "</ul>",
         *[f"<h2>{html.escape(t)}</h2><img src='data:image/png;base64,{png}'>" for t, png in figures],
         "<h2>Samples (fixed noise)</h2><div class='row'>", samples, "</div>",

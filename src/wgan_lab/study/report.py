@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from wgan_lab.evaluation.report import log_y_axis, markdown_table, plt, png_base64
+from wgan_lab.evaluation.report import cell_text, log_y_axis, markdown_table, plt, png_base64
 from wgan_lab.evaluation.statistics import expected_best_of_k
 
 from .analysis import (RunRecord, Verdict, fid_curves, pairwise, runs_table, summary,
@@ -95,12 +95,6 @@ def _summary_wide(summary_table: pd.DataFrame) -> pd.DataFrame:
     return wide.loc[[v for v in summary_table["variant"].unique()]]
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return "-" if not np.isfinite(value) else f"{value:.4g}"
-    return str(value)
-
-
 def build_study_report(records: list[RunRecord], settings: StudySettings,
                        wasserstein: list[str], baseline: str, protocol: str) -> StudyReport:
     """Everything the study writes, from its run records."""
@@ -143,8 +137,8 @@ def build_study_report(records: list[RunRecord], settings: StudySettings,
     def md(frame: pd.DataFrame) -> str:
         if not len(frame):
             return "none"
-        return markdown_table(frame.map(_fmt) if frame.index.name else
-                              frame.map(_fmt).set_index(frame.columns[0]))
+        return markdown_table(frame.map(cell_text) if frame.index.name else
+                              frame.map(cell_text).set_index(frame.columns[0]))
 
     md_parts = [f"# Study {settings.name}", "", head, "", method, "",
                 "## Verdicts", "", md(verdict_table), "",

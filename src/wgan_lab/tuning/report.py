@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 from optuna.trial import TrialState
 
-from wgan_lab.evaluation.report import log_y_axis, markdown_table, plt, png_base64
+from wgan_lab.evaluation.report import cell_text, log_y_axis, markdown_table, plt, png_base64
 
 from .search import ERROR_ATTR, SURPLUS_ATTR, TuneSettings, counts_as_done
 from .space import as_parameters
@@ -45,6 +45,11 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
             **{f"param {k}": v for k, v in trial.params.items()},
         })
     return pd.DataFrame(rows)
+
+
+def _fid_text(value: float) -> str:
+    """A best-FID cell: "-" where no trial among k has a score yet."""
+    return f"{value:.1f}" if np.isfinite(value) else "-"
 
 
 def finished_values(table: pd.DataFrame) -> np.ndarray:
@@ -171,17 +176,18 @@ def build_tuning_report(study: optuna.Study, settings: TuneSettings
         figures.append(("Best FID found against the number of trials",
                         png_base64(_curve_figure(curve, variant))))
         md_parts += ["## Best FID against the number of trials", "",
-                     markdown_table(pd.DataFrame({"trials": curve["trials"],
-                                                  "as run": curve["as_run"],
-                                                  "median": curve["median"],
-                                                  "5%": curve["low"], "95%": curve["high"]})), ""]
+                     markdown_table(pd.DataFrame(
+                         {"as run": curve["as_run"], "median": curve["median"],
+                          "5%": curve["low"], "95%": curve["high"]},
+                         index=pd.Index(curve["trials"], name="trials")).map(_fid_text)), ""]
     weights = importances(study, settings.seed)
     if weights:
         md_parts += ["## Parameter importances (fANOVA)", "",
                      markdown_table(pd.DataFrame({"parameter": list(weights),
                                                   "importance": list(weights.values())})), ""]
     top = table.sort_values("fid").head(TOP) if len(table) else table
-    md_parts += ["## Top trials", "", markdown_table(top) if len(top) else "none yet", "",
+    md_parts += ["## Top trials", "",
+                 markdown_table(top.set_index("trial").map(cell_text)) if len(top) else "none yet", "",
                  "## Best parameters", "", "```yaml", best_yaml.rstrip(), "```", ""]
     markdown = "\n".join(md_parts)
     body = [f"<h1>Tuning {html.escape(variant)}</h1>", f"<p>{html.escape(head)}</p>",
@@ -212,7 +218,7 @@ def build_budget_comparison(studies: dict[str, optuna.Study], settings: TuneSett
         wide = table.pivot(index="trials", columns="variant", values="median")
         wide.columns = [f"{c}: median best FID" for c in wide.columns]
         # inf: no complete trial among k yet; NaN: the study has fewer than k.
-        wide = wide.map(lambda v: f"{v:.1f}" if np.isfinite(v) else "-")
+        wide = wide.map(_fid_text)
     else:
         wide = pd.DataFrame()
     counts = {v: len(finished_values(trials_table(s))) for v, s in studies.items()}
