@@ -31,7 +31,8 @@ class Interval:
 
 def bootstrap_interval(values, statistic=np.mean, confidence: float = CONFIDENCE,
                        resamples: int = RESAMPLES, seed: int = 0) -> Interval:
-    """``statistic`` of ``values`` with a seeded percentile bootstrap interval.
+    """``statistic`` (a NumPy reduction taking ``axis``, like np.mean) of ``values``
+    with a seeded percentile bootstrap interval.
 
     With one value, or values all equal, the interval is that value (there is
     nothing to resample); callers print ``n`` beside it so that a narrow
@@ -46,13 +47,15 @@ def bootstrap_interval(values, statistic=np.mean, confidence: float = CONFIDENCE
         return Interval(estimate, estimate, estimate, len(values))
     result = stats.bootstrap((values,), statistic, n_resamples=resamples,
                              confidence_level=confidence, method="percentile",
-                             random_state=np.random.default_rng(seed), vectorized=False)
+                             random_state=np.random.default_rng(seed), vectorized=True)
     low, high = result.confidence_interval
     return Interval(estimate, float(low), float(high), len(values))
 
 
-def median_difference(a, b) -> float:
-    return float(np.median(a) - np.median(b))
+# Statistics take `axis` so that SciPy resamples them vectorized (thousands of
+# resamples in one NumPy call instead of a Python call each).
+def median_difference(a, b, axis=-1):
+    return np.median(a, axis=axis) - np.median(b, axis=axis)
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,8 @@ class Comparison:
     exact: bool
 
 
-def mean_difference(a, b) -> float:
-    return float(np.mean(a) - np.mean(b))
+def mean_difference(a, b, axis=-1):
+    return np.mean(a, axis=axis) - np.mean(b, axis=axis)
 
 
 def compare_groups(a, b, confidence: float = CONFIDENCE, resamples: int = RESAMPLES,
@@ -81,17 +84,17 @@ def compare_groups(a, b, confidence: float = CONFIDENCE, resamples: int = RESAMP
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    estimate = median_difference(a, b)
+    estimate = float(median_difference(a, b))
     if len(a) < 2 or len(b) < 2:
         return Comparison(Interval(estimate, np.nan, np.nan, min(len(a), len(b))), np.nan, False)
     rng = np.random.default_rng(seed)
     interval = stats.bootstrap((a, b), median_difference, n_resamples=resamples,
                                confidence_level=confidence, method="percentile",
-                               random_state=rng, vectorized=False)
+                               random_state=rng, vectorized=True)
     relabellings = comb(len(a) + len(b), len(a))
     test = stats.permutation_test((a, b), mean_difference, permutation_type="independent",
                                   alternative="two-sided", n_resamples=resamples,
-                                  vectorized=False, random_state=rng)
+                                  vectorized=True, random_state=rng)
     low, high = interval.confidence_interval
     return Comparison(Interval(estimate, float(low), float(high), min(len(a), len(b))),
                       float(test.pvalue), relabellings <= resamples)
