@@ -28,7 +28,6 @@ BATCH = 64
 
 
 def mnist(limit=None):
-    import numpy as np
 
     from wgan_lab.data.processing import to_unit_range
     from wgan_lab.data.sources import FetchOptions, read_source
@@ -271,7 +270,6 @@ def scaling(steps):
 
 # ---------------------------------------------------------------- quality race
 def quality_run(name, minutes, architecture):
-    import numpy as np
 
     from wgan_lab.evaluation.evaluate import generate, subsample
     from wgan_lab.evaluation.features import ClassifierConfig, FeatureExtractor, load_or_train_classifier
@@ -290,7 +288,6 @@ def quality_run(name, minutes, architecture):
     budget, curve, steps = minutes * 60, [], 0
     chunk = 500 if architecture == "mlp" else 100  # generator steps between evaluations
     if name == "keras_fit_wgan_gp":
-        import keras
 
         run, model = baseline_timer(architecture, "wgan_gp", train)
         generator = model.generator

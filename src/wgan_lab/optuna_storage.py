@@ -7,12 +7,18 @@ killed process: a running trial whose process stops writing heartbeats for
 """
 from __future__ import annotations
 
+import logging
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import sqlalchemy
+
+logger = logging.getLogger(__name__)
+
+RUN, WAIT, DONE = "run", "wait", "done"
 
 
 def stable(function, *args, **kwargs):
@@ -49,3 +55,29 @@ def open_storage(url: str, heartbeat_seconds: int, grace_seconds: int,
                 raise
             time.sleep(0.5 + attempt)
     raise RuntimeError(f"could not open {url}")  # not reached: the last attempt raises
+
+
+def work_until_done(study: optuna.Study, objective: Callable[[optuna.Trial], float],
+                    status: Callable[[], tuple[str, str]], poll_seconds: float = 5.0) -> int:
+    """Run trials of ``study`` one at a time while ``status()`` says RUN; returns how
+    many this process ran once it says DONE.
+
+    While it says WAIT (the last trials run in other processes) this process
+    waits for them: if such a process dies, its trial goes stale after the
+    grace period, is queued again, and this process runs it. The message of
+    ``status`` is logged when the state changes.
+    """
+    ran, last = 0, None
+    while True:
+        stable(optuna.storages.fail_stale_trials, study)
+        state, message = status()
+        if state != last:
+            logger.info("%s: %s", study.study_name, message)
+            last = state
+        if state == DONE:
+            return ran
+        if state == WAIT:
+            time.sleep(poll_seconds)
+            continue
+        stable(study.optimize, objective, n_trials=1, catch=(Exception,))
+        ran += 1

@@ -30,7 +30,7 @@ from optuna.trial import TrialState
 
 from wgan_lab.gan.config import ConfigError
 from wgan_lab.gan.registry import Registry, UnknownNameError
-from wgan_lab.optuna_storage import open_storage, stable
+from wgan_lab.optuna_storage import DONE, RUN, WAIT, open_storage, work_until_done
 
 logger = logging.getLogger(__name__)
 
@@ -251,7 +251,6 @@ def run_jobs(study: optuna.Study, run_job: JobRunner, poll_seconds: float = 5.0)
     """Take queued jobs until none is left or running elsewhere; returns how many this
     process ran. While the last jobs run in other processes it waits: if such a
     process dies, its job is queued again after the grace period and run here."""
-    ran, waiting = 0, False
     jobs = [tuple(job) for job in study.user_attrs[JOBS_ATTR]]
     worker = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -265,27 +264,20 @@ def run_jobs(study: optuna.Study, run_job: JobRunner, poll_seconds: float = 5.0)
         trial.set_user_attr("worker", worker)
         return run_job(trial, variant, int(seed))
 
-    while True:
-        stable(optuna.storages.fail_stale_trials, study)
+    def status() -> tuple[str, str]:
         trials = job_trials(study)
         done = sum(is_finished(t) for t in trials.values())
         queued = sum(t.state == TrialState.WAITING for t in study.get_trials(deepcopy=False))
         running = sum(t.state == TrialState.RUNNING for t in trials.values())
-        if queued == 0 and running == 0:
-            lost = [job for job in jobs if job not in trials or not is_finished(trials[job])]
-            logger.info("study %s: %d of %d jobs finished%s", study.study_name, done, len(jobs),
-                        f"; given up after {_retries(study)} retries: {lost}" if lost else "")
-            return ran
-        if queued == 0:
-            if not waiting:
-                logger.info("study %s: %d of %d jobs finished, waiting for %d running elsewhere",
-                            study.study_name, done, len(jobs), running)
-            waiting = True
-            time.sleep(poll_seconds)
-            continue
-        waiting = False
-        stable(study.optimize, objective, n_trials=1, catch=(Exception,))
-        ran += 1
+        if queued:
+            return RUN, f"{done} of {len(jobs)} jobs finished, {queued} queued"
+        if running:
+            return WAIT, f"{done} of {len(jobs)} jobs finished, waiting for {running} running elsewhere"
+        lost = [job for job in jobs if job not in trials or not is_finished(trials[job])]
+        return DONE, (f"{done} of {len(jobs)} jobs finished"
+                      + (f"; given up after {_retries(study)} retries: {lost}" if lost else ""))
+
+    return work_until_done(study, objective, status, poll_seconds)
 
 
 def _retries(study: optuna.Study) -> str:

@@ -31,7 +31,7 @@ from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
 from wgan_lab.gan.config import ConfigError, TrainingConfig
 from wgan_lab.gan.registry import Registry, UnknownNameError
 from wgan_lab.gan.trainer import GANTrainer, NonFiniteLossError
-from wgan_lab.optuna_storage import open_storage, stable
+from wgan_lab.optuna_storage import DONE, RUN, WAIT, open_storage, work_until_done
 from wgan_lab.progress import Progress
 
 from .space import Dimension, apply, parse_space
@@ -187,31 +187,18 @@ def counts_as_done(trial: optuna.trial.FrozenTrial) -> bool:
 
 def run_worker(study: optuna.Study, objective: Callable[[optuna.Trial], float],
                trials: int, poll_seconds: float = 5.0) -> int:
-    """Run trials of ``study`` until ``trials`` are done; returns how many this process ran.
-
-    When the last trials run in other processes, this one waits for them: if
-    such a process dies, its trial goes stale after the grace period, is
-    queued again, and this process runs it.
-    """
-    ran, waiting = 0, False
-    while True:
-        stable(optuna.storages.fail_stale_trials, study)
+    """Run trials of ``study`` until ``trials`` are done; returns how many this process ran."""
+    def status() -> tuple[str, str]:
         all_trials = study.get_trials(deepcopy=False)
         done = sum(counts_as_done(t) for t in all_trials)
         running = sum(t.state == TrialState.RUNNING for t in all_trials)
         if done >= trials:
-            logger.info("%s: %d of %d trials done", study.study_name, done, trials)
-            return ran
+            return DONE, f"{done} of {trials} trials done"
         if done + running >= trials:
-            if not waiting:
-                logger.info("%s: %d of %d trials done, waiting for %d running elsewhere",
-                            study.study_name, done, trials, running)
-            waiting = True
-            time.sleep(poll_seconds)
-            continue
-        waiting = False
-        stable(study.optimize, objective, n_trials=1, catch=(Exception,))
-        ran += 1
+            return WAIT, f"{done} of {trials} trials done, waiting for {running} running elsewhere"
+        return RUN, f"{done} of {trials} trials done, running more"
+
+    return work_until_done(study, objective, status, poll_seconds)
 
 
 def check_not_surplus(trial: optuna.Trial, trials: int) -> None:
