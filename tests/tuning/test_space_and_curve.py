@@ -70,10 +70,10 @@ def test_a_report_of_a_study_that_does_not_exist_says_so(tmp_path):
     settings = TuneSettings.from_params(
         {**parameters["tune"], "variant": "gan", "storage": f"sqlite:///{tmp_path / 'o.db'}"},
         family(parameters))
-    with pytest.raises(ConfigError, match="no study 'gan-seconds-240' in sqlite:///.*none"):
+    with pytest.raises(ConfigError, match="no study 'gan-cpu_seconds-300' in sqlite:///.*none"):
         open_study(settings, create=False)
     open_study(settings)  # the tune pipeline creates it
-    assert open_study(settings, create=False).study_name == "gan-seconds-240"
+    assert open_study(settings, create=False).study_name == "gan-cpu_seconds-300"
 
 
 def test_budget_comparison_puts_each_stored_study_of_the_budget_on_one_axis(tmp_path):
@@ -93,7 +93,7 @@ def test_budget_comparison_puts_each_stored_study_of_the_budget_on_one_axis(tmp_
                 study.tell(trial, value)
     study = open_study(settings["wgan"])
     study.ask()  # running: not finished, not counted
-    names = {v: default_study_name(v, "seconds", 240) for v in ("gan", "wgan", "wgan_gp")}
+    names = {v: default_study_name(v, "cpu_seconds", 300) for v in ("gan", "wgan", "wgan_gp")}
     studies = stored_studies(settings["gan"], names)
     assert set(studies) == {"gan", "wgan"}  # wgan_gp was never searched
     _, table = budget_comparison(studies, seed=0)
