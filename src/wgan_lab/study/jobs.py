@@ -15,6 +15,7 @@ storage alone, whichever process or machine ran each job.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -43,6 +44,7 @@ RESULT_ATTR = "result"
 # Study user attributes, written once by the creating process.
 JOBS_ATTR = "jobs"
 SETTINGS_ATTR = "settings_fingerprint"
+BUDGET_ATTR = "budget"
 
 
 class NoQueuedJob(RuntimeError):
@@ -182,6 +184,8 @@ def open_job_store(settings: StudySettings, create: bool = True,
             if on_create:
                 on_create(study)
             study.set_user_attr(SETTINGS_ATTR, settings.fingerprint())
+            study.set_user_attr(BUDGET_ATTR, {"unit": settings.budget_unit,
+                                              "amount": settings.budget})
             study.set_user_attr(JOBS_ATTR, [list(job) for job in settings.jobs])
             logger.info("study %s: %d jobs queued in %s", settings.name, len(settings.jobs),
                         settings.storage)
@@ -210,6 +214,18 @@ def open_job_store(settings: StudySettings, create: bool = True,
             f"{settings.budget:g} {settings.budget_unit}. Name a new study (study.name) to "
             f"change variants, seeds, budget or in-training evaluation")
     return study
+
+
+def stored_settings(study: optuna.Study, settings: StudySettings) -> StudySettings:
+    """``settings`` with the variants, seeds and budget the study was started with: a
+    report rebuilt with other parameters still describes the stored runs."""
+    jobs = [tuple(job) for job in study.user_attrs[JOBS_ATTR]]
+    budget = study.user_attrs.get(BUDGET_ATTR) or {}
+    return dataclasses.replace(
+        settings, variants=tuple(dict.fromkeys(v for v, _ in jobs)),
+        seeds=tuple(dict.fromkeys(int(s) for _, s in jobs)),
+        budget_unit=budget.get("unit", settings.budget_unit),
+        budget=float(budget.get("amount", settings.budget)))
 
 
 def job_of(trial: optuna.trial.FrozenTrial) -> tuple[str, int] | None:

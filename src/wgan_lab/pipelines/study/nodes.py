@@ -9,7 +9,7 @@ import numpy as np
 from wgan_lab.evaluation.feature_space import FeatureSpace
 from wgan_lab.gan.losses import LOSSES
 from wgan_lab.study.analysis import run_records
-from wgan_lab.study.jobs import StudySettings, open_job_store, run_jobs
+from wgan_lab.study.jobs import StudySettings, open_job_store, run_jobs, stored_settings
 from wgan_lab.study.report import build_study_report
 from wgan_lab.study.runner import JobCallbacks, StudyJob
 from wgan_lab.tracking import StudyTracker
@@ -41,8 +41,8 @@ def run_study(train_images: np.ndarray, test_images: np.ndarray, feature_space: 
 
 def report_study(parameters: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
     """The study's report files and figures, from its job store alone."""
-    settings = study_settings(parameters)
-    store = open_job_store(settings, create=False)
+    store = open_job_store(study_settings(parameters), create=False)
+    settings = stored_settings(store, study_settings(parameters))
     variants = family(parameters)
     wasserstein = [v for v in settings.variants
                    if LOSSES[variants[v]["objective"]["loss"]].estimates_wasserstein]
