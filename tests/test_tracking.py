@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 
 from tests.conftest import free_port, kill_group, run_pipeline, write_idx_source
 from tests.configs import tiny_training
+from wgan_lab.variants import family, load_parameters
 
 METRICS = {"critic_loss", "generator_loss", "wasserstein_estimate", "gradient_penalty",
            "critic_grad_norm", "generator_grad_norm", "d_real", "d_fake", "images_per_sec"}
@@ -46,7 +47,11 @@ def tiny_source(kedro_project):
 
 
 def test_single_variant_run_is_fully_tracked(tiny_source):
-    run_pipeline(tiny_source, "wgan_gp", params=tiny_training("wgan_gp", schedule={"steps": 6}))
+    shrunk = tiny_training("wgan_gp", schedule={"steps": 6})
+    run_pipeline(tiny_source, "wgan_gp", params=shrunk)
+    configured = family(load_parameters())["wgan_gp"]
+    n_critic = shrunk["wgan_gp"]["training"].get("objective", {}).get(
+        "n_critic", configured["objective"]["n_critic"])
     uri = f"sqlite:///{tiny_source / 'mlflow.db'}"
     client, found = runs(uri)
     assert len(found) == 1
@@ -57,8 +62,10 @@ def test_single_variant_run_is_fully_tracked(tiny_source):
     assert tags["architecture"] == "mlp" and tags["kedro_env"] == "local"
     assert "git_commit" in tags
     params = run.data.params
-    assert params["wgan_gp.training.optimizer.learning_rate"] == "0.0001"
-    assert params["wgan_gp.training.objective.n_critic"] == "2"
+    # The configured values, as the run's --params left them.
+    assert params["wgan_gp.training.optimizer.learning_rate"] == str(
+        configured["optimizer"]["learning_rate"])
+    assert params["wgan_gp.training.objective.n_critic"] == str(n_critic)
     assert params["data_processing.seed"] == "1234"
     for name in METRICS:
         history = client.get_metric_history(run.info.run_id, name)
