@@ -77,10 +77,13 @@ def test_time_budget_counts_training_only_and_resumes_to_a_longer_one(images, tm
         return result, time.perf_counter() - started
 
     result, wall = train(1.5)
-    trained = result.history["seconds"].iloc[-1]
+    seconds = result.history["seconds"]
+    trained = seconds.iloc[-1]
     evaluations = len(result.evaluations)
-    assert 1.5 <= trained < 1.5 + 1.0  # stops at the first event past the budget
-    assert evaluations >= 2 and wall >= trained + 0.3 * evaluations
+    # It stops at the first event past the budget (a log row every 20 steps); the
+    # first call's tracing counts as training, so under load that may be the first.
+    assert trained >= 1.5 and (len(seconds) == 1 or seconds.iloc[-2] < 1.5)
+    assert evaluations >= 1 and wall >= trained + 0.3 * evaluations
     steps = int(result.history["step"].iloc[-1])
     assert steps < 10**7 and result.steps_run == steps
     # A rerun with the same budget has nothing left to do; a longer one resumes.
@@ -88,7 +91,8 @@ def test_time_budget_counts_training_only_and_resumes_to_a_longer_one(images, tm
     assert again.resumed_from == steps and again.steps_run == 0
     longer, _ = train(3.0)
     assert longer.resumed_from == steps and longer.steps_run > 0
-    assert 3.0 <= longer.history["seconds"].iloc[-1] < 4.0
+    seconds = longer.history["seconds"]
+    assert seconds.iloc[-1] >= 3.0 and seconds.iloc[-2] < 3.0
 
 
 def test_changed_configuration_starts_fresh_and_says_so(images, tmp_path, caplog):
