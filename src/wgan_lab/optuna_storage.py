@@ -16,6 +16,8 @@ from pathlib import Path
 import optuna
 import sqlalchemy
 
+from wgan_lab.gan.config import ConfigError
+
 logger = logging.getLogger(__name__)
 
 RUN, WAIT, DONE = "run", "wait", "done"
@@ -27,6 +29,21 @@ def stable(function, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return function(*args, **kwargs)
+
+
+def storage_settings(block: dict, where: str) -> dict:
+    """``storage``, ``heartbeat_seconds`` and ``grace_seconds`` from a parameter block
+    (``tune`` or ``study``), checked; a problem names ``<where>.<parameter>``."""
+    heartbeat = block.get("heartbeat") or {}
+    values = {"storage": str(block.get("storage") or ""),
+              "heartbeat_seconds": int(heartbeat.get("interval", 10)),
+              "grace_seconds": int(heartbeat.get("grace", 40))}
+    if not 0 < values["heartbeat_seconds"] < values["grace_seconds"]:
+        raise ConfigError(f"{where}.heartbeat: needs 0 < interval < grace (seconds)")
+    if not values["storage"]:
+        raise ConfigError(f"{where}.storage: an Optuna storage URL is needed "
+                          "(sqlite:///path.db, postgresql://...)")
+    return values
 
 
 def open_storage(url: str, heartbeat_seconds: int, grace_seconds: int,

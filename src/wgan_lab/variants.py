@@ -65,14 +65,23 @@ def family(parameters: dict[str, Any]) -> Registry[dict[str, Any]]:
                                 if isinstance(block, dict) and "training" in block})
 
 
+def listed(value: Any) -> list:
+    """A list parameter as YAML or the command line gives it. Kedro's --params
+    splits on commas, so the command line spells a list `gan+wgan_gp+lsgan`
+    (spaces work too, quoted); a single number is a list of one."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v for v in re.split(r"[+\s]+", value.strip()) if v]
+    if isinstance(value, (int, float)):
+        return [value]
+    return list(value)
+
+
 def compared(parameters: dict[str, Any]) -> tuple[str, ...]:
     """The variants ``compare`` runs, checked against the family."""
-    names = (parameters.get("compare") or {}).get("variants") or []
-    if isinstance(names, str):
-        # Kedro's --params splits on commas, so the command line spells a list
-        # `compare.variants=gan+wgan_gp+lsgan` (spaces work too, quoted).
-        names = re.split(r"[+\s]+", names.strip())
-    names = [str(n) for n in names if str(n)]
+    names = [str(n) for n in listed((parameters.get("compare") or {}).get("variants"))
+             if str(n)]
     known = family(parameters)
     for name in names:
         try:

@@ -113,6 +113,15 @@ def log_y_axis(ax) -> None:
         set_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
 
 
+def html_page(title: str, body: str, max_width: int = 1200) -> str:
+    """A self-contained report page: ``body`` (HTML) under ``title``, tables ruled."""
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
+            f"{html.escape(title)}</title><style>body{{font-family:sans-serif;"
+            f"max-width:{max_width}px;margin:auto}} table{{border-collapse:collapse}} "
+            "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>"
+            f"{body}</body></html>")
+
+
 def png_base64(figure_or_image) -> str:
     buffer = io.BytesIO()
     if isinstance(figure_or_image, Image.Image):

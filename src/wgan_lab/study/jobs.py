@@ -31,13 +31,14 @@ from optuna.trial import TrialState
 
 from wgan_lab.gan.config import ConfigError
 from wgan_lab.gan.registry import Registry, UnknownNameError
-from wgan_lab.optuna_storage import DONE, RUN, WAIT, open_storage, work_until_done
+from wgan_lab.optuna_storage import (DONE, RUN, WAIT, open_storage, storage_settings,
+                                     work_until_done)
+from wgan_lab.variants import listed
 
 logger = logging.getLogger(__name__)
 
 BUDGET_UNITS = ("seconds", "steps")
 # Trial user attributes.
-JOB_ATTRS = ("variant", "seed")
 ERROR_ATTR = "error"
 SURPLUS_ATTR = "surplus"
 RESULT_ATTR = "result"
@@ -81,7 +82,7 @@ class StudySettings:
     @classmethod
     def from_params(cls, study: dict[str, Any], family: Registry) -> StudySettings:
         """From the ``study`` block and the variant family; every problem fails here."""
-        variants = _as_list(study.get("variants"))
+        variants = listed(study.get("variants"))
         for variant in variants:
             try:
                 family[variant]
@@ -90,7 +91,7 @@ class StudySettings:
         if len(variants) < 1 or len(set(variants)) != len(variants):
             raise ConfigError(f"study.variants: needs one or more distinct variants (got {variants})")
         try:
-            seeds = tuple(int(s) for s in _as_list(study.get("seeds")))
+            seeds = tuple(int(s) for s in listed(study.get("seeds")))
         except ValueError:
             raise ConfigError(f"study.seeds: integers please (got {study.get('seeds')!r})") from None
         if len(seeds) < 1 or len(set(seeds)) != len(seeds):
@@ -103,18 +104,15 @@ class StudySettings:
         name = str(study.get("name") or "")
         if not name or any(c in name for c in "/\\") or name.startswith("."):
             raise ConfigError(f"study.name: a folder name please (got {name!r})")
-        heartbeat = study.get("heartbeat") or {}
         settings = cls(
             name=name, variants=tuple(variants), seeds=seeds,
-            storage=str(study.get("storage") or ""),
+            **storage_settings(study, "study"),
             checkpoint_root=str(study.get("checkpoint_root") or ""),
             budget_unit=unit, budget=float(budget.get("amount", 420)),
             eval_every=int(study.get("eval_every", 1000)),
             eval_samples=int(study.get("eval_samples", 1000)),
             alpha=float(study.get("alpha", 0.05)), resamples=int(study.get("resamples", 2000)),
             bootstrap_seed=int(study.get("bootstrap_seed", 0)),
-            heartbeat_seconds=int(heartbeat.get("interval", 10)),
-            grace_seconds=int(heartbeat.get("grace", 40)),
             max_retry=int(study.get("max_retry", 3)))
         if settings.budget <= 0:
             raise ConfigError(f"study.budget.amount: must be positive (got {settings.budget})")
@@ -126,11 +124,6 @@ class StudySettings:
         if settings.resamples < 2000:
             raise ConfigError(f"study.resamples: at least 2000 bootstrap resamples "
                               f"(got {settings.resamples})")
-        if not 0 < settings.heartbeat_seconds < settings.grace_seconds:
-            raise ConfigError("study.heartbeat: needs 0 < interval < grace (seconds)")
-        if not settings.storage:
-            raise ConfigError("study.storage: an Optuna storage URL is needed "
-                              "(sqlite:///path.db, postgresql://...)")
         return settings
 
     @property
@@ -147,17 +140,6 @@ class StudySettings:
 
     def checkpoint_dir(self, variant: str, seed: int) -> str:
         return f"{self.checkpoint_root}/{self.name}/{variant}-seed{seed}/checkpoints"
-
-
-def _as_list(value: Any) -> list:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        # Kedro's --params splits on commas: `study.variants=gan+wgan`.
-        return [v for v in value.replace("+", " ").split() if v]
-    if isinstance(value, (int, float)):
-        return [value]
-    return list(value)
 
 
 def open_job_store(settings: StudySettings, create: bool = True,

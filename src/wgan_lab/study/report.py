@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from wgan_lab.evaluation.report import cell_text, log_y_axis, markdown_table, plt, png_base64
+from wgan_lab.evaluation.report import (cell_text, html_page, log_y_axis, markdown_table, plt,
+                                        png_base64)
 from wgan_lab.evaluation.statistics import expected_best_of_k
 
 from .analysis import (RunRecord, Verdict, fid_curves, pairwise, runs_table, summary,
@@ -159,11 +160,7 @@ def build_study_report(records: list[RunRecord], settings: StudySettings,
              not_complete.to_html(index=False) if len(not_complete) else "<p>none</p>",
              "<h2>Every run</h2>", table.to_html(index=False, na_rep="-",
                                                  float_format=lambda v: f"{v:.4g}")]
-    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Study "
-            f"{html.escape(settings.name)}</title><style>body{{font-family:sans-serif;"
-            "max-width:1200px;margin:auto}} table{{border-collapse:collapse}} td,th{{border:1px "
-            "solid #ccc;padding:2px 6px}}</style></head><body>" + "\n".join(body)
-            + "</body></html>")
+    page = html_page(f"Study {settings.name}", "\n".join(body))
 
     def records_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
         return json.loads(frame.to_json(orient="records"))

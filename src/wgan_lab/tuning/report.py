@@ -14,7 +14,8 @@ import pandas as pd
 import yaml
 from optuna.trial import TrialState
 
-from wgan_lab.evaluation.report import cell_text, log_y_axis, markdown_table, plt, png_base64
+from wgan_lab.evaluation.report import (cell_text, html_page, log_y_axis, markdown_table, plt,
+                                        png_base64)
 
 from .search import ERROR_ATTR, SURPLUS_ATTR, TuneSettings, counts_as_done
 from .space import as_parameters
@@ -202,10 +203,7 @@ def build_tuning_report(study: optuna.Study, settings: TuneSettings
     body += ["<h2>Top trials</h2>", top.to_html(index=False, na_rep="",
                                                 float_format=lambda v: f"{v:.4g}"),
              "<h2>Best parameters</h2>", f"<pre>{html.escape(best_yaml)}</pre>"]
-    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Tuning "
-            f"{html.escape(variant)}</title><style>body{{font-family:sans-serif;max-width:1100px;"
-            "margin:auto}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;"
-            "padding:2px 6px}}</style></head><body>" + "\n".join(body) + "</body></html>")
+    page = html_page(f"Tuning {variant}", "\n".join(body), max_width=1100)
     return page, markdown, best_yaml, table
 
 
@@ -232,6 +230,5 @@ def build_budget_comparison(studies: dict[str, optuna.Study], settings: TuneSett
     body = (f"<h1>{html.escape(title)}</h1><p>{html.escape(head)}</p>"
             + (f'<img alt="budget curves" src="data:image/png;base64,{png}">' if png else "")
             + (wide.to_html() if len(wide) else "<p>no trials yet</p>"))
-    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
-            f"{html.escape(title)}</title></head><body>{body}</body></html>")
+    page = html_page(title, body)
     return page, markdown, figure

@@ -31,7 +31,8 @@ from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
 from wgan_lab.gan.config import ConfigError, TrainingConfig
 from wgan_lab.gan.registry import Registry, UnknownNameError
 from wgan_lab.gan.trainer import GANTrainer, NonFiniteLossError
-from wgan_lab.optuna_storage import DONE, RUN, WAIT, open_storage, work_until_done
+from wgan_lab.optuna_storage import (DONE, RUN, WAIT, open_storage, storage_settings,
+                                     work_until_done)
 from wgan_lab.progress import Progress
 
 from .space import Dimension, apply, parse_space
@@ -115,26 +116,19 @@ class TuneSettings:
             raise ConfigError(f"tune.pruner.name: {exc}") from None
         settings = cls(
             variant=variant, trials=int(tune["trials"]),
-            storage=str(tune.get("storage") or ""),
+            **storage_settings(tune, "tune"),
             study_name=str(tune.get("study_name")
                            or default_study_name(variant, unit, budget.get("amount", 240))),
             seed=int(tune.get("seed", 0)), budget_unit=unit,
             budget=float(budget.get("amount", 240)), checks=int(tune.get("checks", 8)),
             eval_samples=int(tune.get("eval_samples", 1000)),
             score_samples=int(tune.get("score_samples", 2000)), pruner=pruner,
-            dimensions=tuple(dimensions),
-            heartbeat_seconds=int((tune.get("heartbeat") or {}).get("interval", 10)),
-            grace_seconds=int((tune.get("heartbeat") or {}).get("grace", 40)))
+            dimensions=tuple(dimensions))
         for name in ("trials", "checks", "eval_samples", "score_samples"):
             if getattr(settings, name) < 1:
                 raise ConfigError(f"tune.{name}: must be at least 1 (got {getattr(settings, name)})")
-        if not 0 < settings.heartbeat_seconds < settings.grace_seconds:
-            raise ConfigError("tune.heartbeat: needs 0 < interval < grace (seconds)")
         if settings.budget <= 0:
             raise ConfigError(f"tune.budget.amount: must be positive (got {settings.budget})")
-        if not settings.storage:
-            raise ConfigError("tune.storage: an Optuna storage URL is needed "
-                              "(sqlite:///path.db, postgresql://...)")
         return settings
 
 

@@ -41,8 +41,9 @@ def run_study(train_images: np.ndarray, test_images: np.ndarray, feature_space: 
 
 def report_study(parameters: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
     """The study's report files and figures, from its job store alone."""
-    store = open_job_store(study_settings(parameters), create=False)
-    settings = stored_settings(store, study_settings(parameters))
+    settings = study_settings(parameters)
+    store = open_job_store(settings, create=False)
+    settings = stored_settings(store, settings)
     variants = family(parameters)
     wasserstein = [v for v in settings.variants
                    if LOSSES[variants[v]["objective"]["loss"]].estimates_wasserstein]
