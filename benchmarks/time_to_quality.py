@@ -7,6 +7,9 @@ the papers' recipes (benchmarks/paper_recipes.yml), in one benchmark run.
     python benchmarks/time_to_quality.py --minutes 10 --variants gan,wgan,wgan_gp
     python benchmarks/time_to_quality.py --report-only           # rewrite the .md
 
+A run of some variants replaces theirs in the results file and keeps the others'
+so a variant whose default changed can be measured again on its own.
+
 Each run trains in a fresh process, one after another. Both sides are scored
 alike every ``--eval-seconds`` of training: FID of 2,000 generated vs 2,000
 MNIST test images in the domain classifier's features (evaluation time is not
@@ -171,6 +174,8 @@ def markdown(result):
     for variant, pair in result["runs"].items():
         for side, label in (("project", "default"), ("keras_fit", "Keras pattern")):
             lines.append(f"- {variant}, {label}: {pair[side]['settings']}")
+        if "measured" in pair:
+            lines.append(f"- {variant} measured {pair['measured']}")
     return "\n".join(lines) + "\n"
 
 
@@ -193,12 +198,17 @@ def main():
     if args.report_only:
         (out / "time_to_quality.md").write_text(markdown(json.loads(path.read_text())))
         return
-    runs = {}
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    if earlier and (earlier["machine"]["cpu"], earlier["minutes"], earlier["eval_seconds"]) != (
+            machine()["cpu"], args.minutes, args.eval_seconds):
+        earlier = {}  # another machine or budget: its runs are not comparable with these
+    runs = earlier.get("runs", {})
     for variant in args.variants.split(","):
         keras_run = run_race("keras_fit", variant, args.minutes, args.eval_seconds, "none")
         stop = min(min(THRESHOLDS), keras_run["final_fid"])
         project = run_race("project", variant, args.minutes, args.eval_seconds, stop)
-        runs[variant] = {"keras_fit": keras_run, "project": project}
+        runs[variant] = {"keras_fit": keras_run, "project": project,
+                         "measured": time.strftime("%Y-%m-%d %H:%M")}
     result = {"machine": machine(), "minutes": args.minutes, "eval_seconds": args.eval_seconds,
               "thresholds": THRESHOLDS, "runs": runs, "summary": summarise(runs)}
     path.write_text(json.dumps(result, indent=2))
