@@ -7,7 +7,7 @@ the papers' recipes (benchmarks/paper_recipes.yml), in one benchmark run.
     python benchmarks/time_to_quality.py --minutes 10 --variants gan,wgan,wgan_gp
     python benchmarks/time_to_quality.py --report-only           # rewrite the .md
 
-A run of some variants replaces theirs in the results file and keeps the others'
+A run of some variants replaces theirs in the results file and keeps the others,
 so a variant whose default changed can be measured again on its own.
 
 Each run trains in a fresh process, one after another. Both sides are scored
