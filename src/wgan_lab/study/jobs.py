@@ -108,7 +108,7 @@ class StudySettings:
             name=name, variants=tuple(variants), seeds=seeds,
             **storage_settings(study, "study"),
             checkpoint_root=str(study.get("checkpoint_root") or ""),
-            budget_unit=unit, budget=float(budget.get("amount", 300)),
+            budget_unit=unit, budget=float(budget.get("amount", cls.budget)),
             eval_every=int(study.get("eval_every", 1000)),
             eval_samples=int(study.get("eval_samples", 1000)),
             alpha=float(study.get("alpha", 0.05)), resamples=int(study.get("resamples", 2000)),
