@@ -97,7 +97,7 @@ class StudySettings:
         if len(seeds) < 1 or len(set(seeds)) != len(seeds):
             raise ConfigError(f"study.seeds: needs one or more distinct seeds (got {list(seeds)})")
         budget = study.get("budget") or {}
-        unit = budget.get("unit", "seconds")
+        unit = budget.get("unit", cls.budget_unit)
         if unit not in BUDGET_UNITS:
             raise ConfigError(f"study.budget.unit: must be one of {', '.join(BUDGET_UNITS)} "
                               f"(got {unit!r})")
@@ -109,11 +109,12 @@ class StudySettings:
             **storage_settings(study, "study"),
             checkpoint_root=str(study.get("checkpoint_root") or ""),
             budget_unit=unit, budget=float(budget.get("amount", cls.budget)),
-            eval_every=int(study.get("eval_every", 1000)),
-            eval_samples=int(study.get("eval_samples", 1000)),
-            alpha=float(study.get("alpha", 0.05)), resamples=int(study.get("resamples", 2000)),
-            bootstrap_seed=int(study.get("bootstrap_seed", 0)),
-            max_retry=int(study.get("max_retry", 3)))
+            eval_every=int(study.get("eval_every", cls.eval_every)),
+            eval_samples=int(study.get("eval_samples", cls.eval_samples)),
+            alpha=float(study.get("alpha", cls.alpha)),
+            resamples=int(study.get("resamples", cls.resamples)),
+            bootstrap_seed=int(study.get("bootstrap_seed", cls.bootstrap_seed)),
+            max_retry=int(study.get("max_retry", cls.max_retry)))
         if settings.budget <= 0:
             raise ConfigError(f"study.budget.amount: must be positive (got {settings.budget})")
         if settings.eval_every < 1 or settings.eval_samples < 2:
