@@ -33,7 +33,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from training import keras_fit_runner, machine, mnist  # noqa: E402
+from training import keras_fit_runner, machine, mnist, train_more  # noqa: E402
 
 THRESHOLDS = (100.0, 50.0, 25.0)
 SCORE_SAMPLES = 2000
@@ -76,43 +76,64 @@ def scorer():
 def race(side, variant, minutes, eval_seconds, stop_below):
     """One run: ``side`` is "keras_fit" (the paper's recipe) or "project" (the default)."""
     train, score = scorer()
-    if side == "keras_fit":
-        cfg = recipe_config(variant)
-        run, model = keras_fit_runner(cfg, train)
-        generator, extra_steps = model.generator, run.warmup
-        train_steps = run
-    else:
-        from wgan_lab.gan.trainer import GANTrainer
-
-        cfg = default_config(variant)
-        trainer = GANTrainer(cfg, train.shape[1:])
-        batches = trainer.batches(train)
-        generator, extra_steps = trainer.sampling_generator, 0
-        multiple = cfg.runtime.steps_per_call
-
-        def train_steps(steps):
-            start = time.perf_counter()
-            trainer.run_steps(batches, steps)
-            return time.perf_counter() - start
-        train_steps(multiple)  # trace, as keras_fit_runner does
-    budget, elapsed, steps, curve = minutes * 60, 0.0, 0, []
+    budget = minutes * 60
+    if side == "project":
+        return project_race(variant, budget, eval_seconds, stop_below, train, score)
+    cfg = recipe_config(variant)
+    run, model = keras_fit_runner(cfg, train)
+    elapsed, steps, curve = 0.0, 0, []
     chunk = 20
     while elapsed < budget:
-        seconds = train_steps(chunk)
+        seconds = run(chunk)
         elapsed += seconds
-        steps += chunk + extra_steps
-        value, covered = score(generator)
+        steps += chunk + run.warmup
+        value, covered = score(model.generator)
         curve.append({"step": steps, "seconds": elapsed, "fid": value, "classes_covered": covered})
-        print(f"{side} {variant}: {steps} steps, {elapsed:.0f} s, FID {value:.1f}",
-              file=sys.stderr, flush=True)
+        log_point(side, variant, curve[-1])
         if stop_below is not None and value <= stop_below:
             break
         # Next evaluation after about eval_seconds of training, not past the budget.
         per_step = seconds / chunk
         chunk = max(20, int(min(eval_seconds, budget - elapsed) / per_step) // 20 * 20)
+    return race_result(side, variant, cfg, curve)
+
+
+def project_race(variant, budget, eval_seconds, stop_below, train, score):
+    """The default through the project's own loop: scored at evenly spaced points of
+    the time budget, stopped early once below ``stop_below``."""
+    from wgan_lab.gan.trainer import Budget, Callbacks, GANTrainer
+
+    cfg = default_config(variant).replace(schedule={"eval_every": 0})
+    trainer = GANTrainer(cfg, train.shape[1:])
+    train_more(trainer, train, cfg.runtime.steps_per_call)  # trace, as keras_fit_runner does
+    traced = trainer.compiled.elapsed.numpy()
+    curve = []
+
+    def evaluate(step, generator):
+        value, covered = score(generator)
+        return {"fid": value, "classes_covered": covered}
+
+    def on_evaluation(step, spent, scores):
+        curve.append({"step": step, "seconds": spent["seconds"] - traced, **scores})
+        log_point("project", variant, curve[-1])
+        return stop_below is not None and scores["fid"] <= stop_below
+
+    checks = max(1, round(budget / eval_seconds))
+    trainer.fit(train, callbacks=Callbacks(evaluate=evaluate, on_evaluation=on_evaluation),
+                budget=Budget("seconds", traced + budget, checks=checks))
+    return race_result("project", variant, cfg, curve)
+
+
+def log_point(side, variant, point):
+    print(f"{side} {variant}: {point['step']} steps, {point['seconds']:.0f} s, "
+          f"FID {point['fid']:.1f}", file=sys.stderr, flush=True)
+
+
+def race_result(side, variant, cfg, curve):
     return {"side": side, "variant": variant, "settings": settings_text(cfg),
-            "steps": steps, "seconds": elapsed, "final_fid": curve[-1]["fid"],
-            "classes_covered": curve[-1]["classes_covered"], "curve": curve}
+            "steps": curve[-1]["step"], "seconds": curve[-1]["seconds"],
+            "final_fid": curve[-1]["fid"], "classes_covered": curve[-1]["classes_covered"],
+            "curve": curve}
 
 
 def settings_text(cfg):

@@ -47,8 +47,20 @@ def config(architecture, variant, distribution="default", precision=None):
     runtime = {"distribution": distribution}
     if precision:
         runtime["precision"] = precision
+    # No events between the steps timed (fit still logs and samples at its last step).
+    rare = 10**9
     return config.replace(model={"architecture": architecture}, optimizer={"batch_size": BATCH},
+                          schedule={"log_every": rare, "sample_every": rare,
+                                    "checkpoint_every": rare, "eval_every": 0},
                           runtime=runtime)
+
+
+def train_more(trainer, images, steps, **fit_kwargs):
+    """``steps`` more generator steps through the project's one training loop."""
+    from wgan_lab.gan.trainer import Budget
+
+    return trainer.fit(images, budget=Budget("steps", int(trainer.step.numpy()) + steps),
+                       **fit_kwargs)
 
 
 # ---------------------------------------------------------------- throughput
@@ -56,12 +68,11 @@ def ours_timer(architecture, variant, images, precision=None):
     from wgan_lab.gan.trainer import GANTrainer
 
     trainer = GANTrainer(config(architecture, variant, precision=precision), images.shape[1:])
-    batches = trainer.batches(images)
-    trainer.run_steps(batches, 2)  # trace
+    train_more(trainer, images, 2)  # trace
 
     def run(steps):
         start = time.perf_counter()
-        trainer.run_steps(batches, steps)  # returns floats: waits for the result
+        train_more(trainer, images, steps)  # reads the losses: waits for the result
         return time.perf_counter() - start
     run.precision = trainer.precision
     return run
@@ -225,10 +236,9 @@ def worker(args):
         images, *_ = mnist(limit=10000)
         distribution = {"logical": "mirrored", "multiworker": "auto", "single": "default"}[kind]
         trainer = GANTrainer(config(architecture, "wgan_gp", distribution), images.shape[1:])
-        batches = trainer.batches(images)
-        trainer.run_steps(batches, 2)  # trace
+        train_more(trainer, images, 2)  # trace
         start = time.perf_counter()
-        trainer.run_steps(batches, steps)
+        train_more(trainer, images, steps)
         print(json.dumps({"replicas": trainer.replicas, "precision": trainer.precision,
                           "seconds_per_step": (time.perf_counter() - start) / steps}))
     elif kind == "quality":
@@ -296,9 +306,9 @@ def quality_run(name, minutes, architecture):
         from wgan_lab.gan.trainer import GANTrainer
 
         trainer = GANTrainer(config(architecture, name), train.shape[1:])
-        batches = trainer.batches(train)
-        generator = trainer.generator
-        step_fn = lambda: trainer.run_steps(batches, chunk)  # noqa: E731
+        # What users sample from: the EMA copy where the variant keeps one.
+        generator = trainer.sampling_generator
+        step_fn = lambda: train_more(trainer, train, chunk)  # noqa: E731
     elapsed = 0.0
     while elapsed < budget:
         start = time.perf_counter()

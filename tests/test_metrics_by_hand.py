@@ -76,15 +76,14 @@ def test_sliced_wasserstein_of_a_shifted_set_is_the_mean_projected_shift():
 
 def test_ema_moves_a_tenth_towards_the_live_weights_each_step():
     from tests.configs import tiny
-    from wgan_lab.gan.trainer import GANTrainer
+    from wgan_lab.gan.trainer import Budget, GANTrainer
 
     images = np.random.default_rng(0).uniform(-1, 1, (64, 8, 8, 1)).astype(np.float32)
     trainer = GANTrainer(tiny(optimizer={"ema_decay": 0.9}, runtime={"steps_per_call": 1}),
                          images.shape[1:])
-    batches = trainer.batches(images)
     ema = [w.copy() for w in trainer.ema_generator.get_weights()]
-    for _ in range(2):
-        trainer.run_steps(batches, 1)
+    for step in (1, 2):
+        trainer.fit(images, budget=Budget("steps", step))
         live = trainer.generator.get_weights()
         ema = [0.9 * e + 0.1 * w for e, w in zip(ema, live)]
         for expected, got in zip(ema, trainer.ema_generator.get_weights()):

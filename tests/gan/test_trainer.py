@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tests.configs import tiny, variants
-from wgan_lab.gan.trainer import Callbacks, GANTrainer, NonFiniteLossError
+from wgan_lab.gan.trainer import Budget, Callbacks, GANTrainer, NonFiniteLossError
 
 # Every variant of conf/base, plus the original minimax GAN.
 CASES = {name: {} for name in variants()}
@@ -200,3 +200,65 @@ def test_mixed_bfloat16_computes_in_bfloat16_and_keeps_float32_weights(tmp_path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_allclose(loaded(noise, training=False),
                                trainer.generator(noise, training=False), atol=1e-6)
+
+
+def test_fits_without_checkpoints_go_on_as_one_fit(images):
+    """A search or a benchmark trains in parts on one trainer, saving nothing: the
+    parts end bit-identical to one fit of the whole budget."""
+    config = tiny(schedule={"steps": 10**6})
+    whole = GANTrainer(config, images.shape[1:])
+    whole.fit(images, budget=Budget("steps", 9))
+    parts = GANTrainer(config, images.shape[1:])
+    for steps in (2, 5, 9):
+        result = parts.fit(images, budget=Budget("steps", steps))
+    assert result.resumed_from == 5 and result.steps_run == 4 and result.spent["steps"] == 9
+    pairs = zip(whole.compiled.state_variables(), parts.compiled.state_variables())
+    for a, b in pairs:
+        if a is not whole.compiled.elapsed:  # wall-clock seconds differ, of course
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_budget_checks_evaluate_at_evenly_spaced_steps_and_a_callback_stops(images):
+    seen = []
+
+    def stop_at_second(step, spent, scores):
+        seen.append((step, spent["steps"], scores["fid"]))
+        return len(seen) == 2
+
+    config = tiny(schedule={"eval_every": 0, "log_every": 7, "checkpoint_every": 1000})
+    result = GANTrainer(config, images.shape[1:]).fit(
+        images, callbacks=Callbacks(evaluate=lambda step, g: {"fid": float(step)},
+                                    on_evaluation=stop_at_second),
+        budget=Budget("steps", 10, checks=4))   # checks at ceil(2.5), 5, ceil(7.5), 10
+    assert seen == [(3, 3.0, 3.0), (5, 5.0, 5.0)]
+    assert result.stopped and result.spent["steps"] == 5
+    assert list(result.evaluations["step"]) == [3, 5]
+
+
+def test_cpu_seconds_budget_counts_training_cpu_and_survives_a_resume(images, tmp_path):
+    import time
+
+    def busy_evaluate(step, generator):
+        # CPU spent in evaluation is not training CPU.
+        until = time.process_time() + 0.2
+        while time.process_time() < until:
+            pass
+        return {"fid": 1.0}
+
+    def train(amount):
+        config = tiny(schedule={"steps": 10**7, "log_every": 20, "sample_every": 10**6,
+                                "checkpoint_every": 200, "eval_every": 20})
+        cpu = time.process_time()
+        result = GANTrainer(config, images.shape[1:]).fit(
+            images, tmp_path, Callbacks(evaluate=busy_evaluate), Budget("cpu_seconds", amount))
+        return result, time.process_time() - cpu
+
+    result, cpu = train(1.0)
+    assert result.spent["cpu_seconds"] >= 1.0 and not result.stopped
+    evaluations = len(result.evaluations)
+    assert evaluations >= 1 and cpu >= result.spent["cpu_seconds"] + 0.2 * evaluations - 0.05
+    again, _ = train(1.0)
+    assert again.steps_run == 0 and again.resumed_from == result.spent["steps"]
+    longer, _ = train(result.spent["cpu_seconds"] + 1.0)
+    assert longer.resumed_from == result.spent["steps"] and longer.steps_run > 0
+    assert longer.spent["cpu_seconds"] >= result.spent["cpu_seconds"] + 1.0

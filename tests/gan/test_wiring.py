@@ -146,11 +146,11 @@ def test_penalty_weight_scales_the_penalty_term_exactly(variant):
 @pytest.mark.parametrize("clip_value", [0.005, 0.02])
 def test_clip_value_bounds_every_critic_weight_after_a_step(clip_value):
     config = tiny("wgan", objective={"clip_value": clip_value})
-    from wgan_lab.gan.trainer import GANTrainer
+    from wgan_lab.gan.trainer import Budget, GANTrainer
 
     trainer = GANTrainer(config, SHAPE)
     images = np.random.default_rng(0).uniform(-1, 1, (64, *SHAPE)).astype(np.float32)
-    trainer.run_steps(trainer.batches(images), 1)
+    trainer.fit(images, budget=Budget("steps", 1))
     largest = max(float(np.max(np.abs(v.numpy()))) for v in trainer.critic.trainable_variables)
     # Glorot weights of a 16-unit layer are far larger than c: some sit on the bound.
     assert largest == pytest.approx(clip_value, rel=1e-6)
@@ -158,11 +158,11 @@ def test_clip_value_bounds_every_critic_weight_after_a_step(clip_value):
 
 @pytest.mark.parametrize("n_critic", [1, 3])
 def test_n_critic_critic_updates_per_generator_update(n_critic):
-    from wgan_lab.gan.trainer import GANTrainer
+    from wgan_lab.gan.trainer import Budget, GANTrainer
 
     trainer = GANTrainer(tiny("wgan_gp", objective={"n_critic": n_critic}), SHAPE)
     images = np.random.default_rng(0).uniform(-1, 1, (64, *SHAPE)).astype(np.float32)
-    trainer.run_steps(trainer.batches(images), 4)
+    trainer.fit(images, budget=Budget("steps", 4))
     assert int(trainer.compiled.critic_optimizer.iterations) == 4 * n_critic
     assert int(trainer.compiled.generator_optimizer.iterations) == 4
 

@@ -79,17 +79,30 @@ class CheckpointStore:
         logger.info("Resumed from %s at step %d", latest, step)
         return step, history
 
-    def save(self, step: int, history: pd.DataFrame) -> str:
-        # Fingerprint and history first: a kill between the writes then leaves
-        # history rows past the checkpoint, which restore() drops, never a
-        # checkpoint without its fingerprint.
+    def save(self, step: int, history: pd.DataFrame, cpu_seconds: float = 0.0) -> str:
+        # Fingerprint, history and CPU clock first: a kill between the writes
+        # then leaves entries past the checkpoint, which restore() ignores,
+        # never a checkpoint without its fingerprint.
         if self.is_chief:
             self.directory.mkdir(parents=True, exist_ok=True)
             with atomic_path(self.directory / "fingerprint.json") as tmp:
                 tmp.write_text(json.dumps({"fingerprint": self.fingerprint}))
             with atomic_path(self.directory / "history.csv") as tmp:
                 history.to_csv(tmp, index=False)
+            clock = {**self._cpu_clock(), str(step): cpu_seconds}
+            kept = sorted(clock, key=int)[-(self._max_to_keep + 1):]
+            with atomic_path(self.directory / "cpu_clock.json") as tmp:
+                tmp.write_text(json.dumps({k: clock[k] for k in kept}))
         return self._get_manager().save(checkpoint_number=step)
+
+    def _cpu_clock(self) -> dict[str, float]:
+        path = self.directory / "cpu_clock.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def load_cpu_seconds(self, step: int) -> float:
+        """The training CPU seconds stored with the checkpoint of ``step`` (0 when none:
+        a fresh run, or a checkpoint older than the CPU clock)."""
+        return float(self._cpu_clock().get(str(step), 0.0)) if step else 0.0
 
     def best_score(self) -> float:
         path = self.directory / "best" / "best.json"

@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -31,23 +31,88 @@ from .step import METRICS, TrainingStep
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["METRICS", "Callbacks", "GANTrainer", "NonFiniteLossError", "TrainingResult"]
+__all__ = ["BUDGET_UNITS", "METRICS", "Budget", "Callbacks", "GANTrainer", "NonFiniteLossError",
+           "TrainingResult"]
 
 
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or Inf; the message names the variant, step and last checkpoint."""
 
 
+# steps: generator steps. seconds: wall-clock training time, what a user waits.
+# cpu_seconds: the process's CPU time in training (all its threads), which other
+# processes on the machine do not eat into: for runs that share a machine.
+# Time in sampling, evaluation and checkpoints counts in neither.
+BUDGET_UNITS = ("steps", "seconds", "cpu_seconds")
+BUDGET_WORDS = {"steps": "generator steps",
+                "seconds": "s of training (wall clock, evaluation excluded)",
+                "cpu_seconds": "CPU seconds of training (evaluation excluded)"}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long ``fit`` trains: ``amount`` of ``unit``, summed over resumes.
+
+    ``max_steps`` caps a time budget in steps too. ``checks`` asks for that many
+    evaluations at evenly spaced points of the budget (in its unit), beside
+    ``schedule.eval_every``: what a search reports to its pruner.
+    """
+
+    unit: str
+    amount: float
+    max_steps: int | None = None
+    checks: int = 0
+
+    def __post_init__(self) -> None:
+        if self.unit not in BUDGET_UNITS:
+            raise ValueError(f"budget unit must be one of {', '.join(BUDGET_UNITS)} "
+                             f"(got {self.unit!r})")
+        if not self.amount > 0:
+            raise ValueError(f"budget amount must be positive (got {self.amount})")
+
+    @classmethod
+    def of_schedule(cls, schedule) -> Budget:
+        """A configuration's own budget: ``schedule.steps``, or ``schedule.max_seconds``
+        of training capped at ``schedule.steps``."""
+        if schedule.max_seconds:
+            return cls("seconds", schedule.max_seconds, max_steps=schedule.steps)
+        return cls("steps", schedule.steps)
+
+    @property
+    def step_limit(self) -> int | None:
+        if self.unit == "steps":
+            return math.ceil(self.amount)
+        return self.max_steps
+
+    def check_points(self) -> list[float]:
+        """Where the ``checks`` fall, in the budget's unit (steps rounded up)."""
+        points = [self.amount * i / self.checks for i in range(1, self.checks + 1)]
+        return [math.ceil(p) for p in points] if self.unit == "steps" else points
+
+    def reached(self, spent: dict[str, float]) -> bool:
+        limit = self.step_limit
+        return spent[self.unit] >= self.amount or (limit is not None and spent["steps"] >= limit)
+
+    def describe(self) -> str:
+        """In words, for logs and reports: "300 CPU seconds of training"."""
+        text = f"{self.amount:g} {BUDGET_WORDS[self.unit]}"
+        return text if self.unit == "steps" or not self.max_steps else f"{text} or step {self.max_steps}"
+
+
 @dataclass
 class Callbacks:
-    """Hooks the caller wires to logging, MLflow, plots...; any may be None."""
+    """Hooks the caller wires to logging, MLflow, plots, a pruner...; any may be None."""
 
     on_step: Callable[[int, dict[str, float]], None] | None = None
     on_samples: Callable[[int, np.ndarray], None] | None = None
     on_checkpoint: Callable[[int, str], None] | None = None
-    # Called every ``eval_every`` steps with the sampling generator; returns
-    # metrics whose "fid" (lower is better) picks the best checkpoint.
+    # Called every ``eval_every`` steps and at the budget's checks with the
+    # sampling generator; returns metrics whose "fid" (lower is better) picks
+    # the best checkpoint.
     evaluate: Callable[[int, keras.Model], dict[str, float]] | None = None
+    # Called after each evaluation with the training spent so far (steps,
+    # seconds, cpu_seconds) and the metrics; returning True stops training there.
+    on_evaluation: Callable[[int, dict[str, float], dict[str, float]], bool | None] | None = None
 
 
 @dataclass
@@ -59,6 +124,10 @@ class TrainingResult:
     resumed_from: int = 0
     steps_run: int = 0
     evaluations: pd.DataFrame | None = None
+    # Training spent in total, resumes included: steps, seconds, cpu_seconds.
+    spent: dict[str, float] = field(default_factory=dict)
+    # A callback stopped training before the budget was used.
+    stopped: bool = False
 
 
 class GANTrainer:
@@ -75,6 +144,9 @@ class GANTrainer:
         self.is_chief = is_chief(self.strategy)
         self.compiled = TrainingStep(config, self.image_shape, self.strategy)
         self.checkpoint = tf.train.Checkpoint(**self.compiled.trackables())
+        # Where the last fit stopped, so that the next one on the same images goes on.
+        self._continuation: tuple | None = None
+        self._cpu_seconds = 0.0
 
     # The compiled step's parts, for callers that inspect a trainer.
     generator = property(lambda self: self.compiled.generator)
@@ -84,42 +156,42 @@ class GANTrainer:
     precision = property(lambda self: self.compiled.precision)
     step = property(lambda self: self.compiled.step)
 
-    # ----- running steps --------------------------------------------------------
-    def batches(self, images: np.ndarray, start_step: int = 0) -> Iterator:
-        """The distributed real batches of a run from ``start_step`` on."""
+    # ----- the loop -----------------------------------------------------------
+    def _batches(self, images: np.ndarray, start_step: int) -> Iterator:
+        """The distributed real batches from ``start_step`` on. A fit that goes on
+        where the previous one stopped, on the same images, keeps its iterator."""
+        held = self._continuation
+        if held is not None and held[0] is images and held[1] == start_step:
+            return held[2]
         self.compiled.use_images(images)
         return iter(make_distributed_dataset(images, self.config, start_step, self.strategy))
 
-    def run_steps(self, batches: Iterator, steps: int) -> dict[str, float]:
-        """``steps`` generator steps as ``fit`` runs them (up to ``steps_per_call``
-        per compiled call); returns the last step's metrics. For benchmarks and
-        callers that drive training themselves: no events, no checkpoints."""
-        metrics: dict = {}
-        done = 0
-        while done < steps:
-            count = min(self.config.runtime.steps_per_call, steps - done)
-            metrics = self.compiled.run(batches, tf.constant(count, tf.int64))
-            done += count
-        return {key: float(value) for key, value in metrics.items()}
-
-    def _steps_until_event(self, step: int) -> int:
-        """Steps to run before the next log, sample, evaluation, checkpoint or the end."""
+    def _steps_until_event(self, step: int, *limits: int | None) -> int:
+        """Steps to run before the next log, sample, evaluation, checkpoint or limit."""
         schedule = self.config.schedule
         intervals = [schedule.log_every, schedule.sample_every, schedule.checkpoint_every]
         if schedule.eval_every:
             intervals.append(schedule.eval_every)
         until = min(i - step % i for i in intervals)
-        return max(1, min(until, schedule.steps - step, self.config.runtime.steps_per_call))
+        until = min([until, *(limit - step for limit in limits if limit is not None)])
+        return max(1, min(until, self.config.runtime.steps_per_call))
 
     def generate(self, noise: tf.Tensor) -> np.ndarray:
         return np.asarray(self.sampling_generator(noise, training=False))
 
-    # ----- the loop -----------------------------------------------------------
-    def fit(self, images: np.ndarray, checkpoint_dir: Path | str,
-            callbacks: Callbacks | None = None) -> TrainingResult:
-        """Train to ``schedule.steps`` generator steps, resuming from ``checkpoint_dir``."""
+    def fit(self, images: np.ndarray, checkpoint_dir: Path | str | None = None,
+            callbacks: Callbacks | None = None, budget: Budget | None = None,
+            label: str | None = None) -> TrainingResult:
+        """Train for ``budget`` (default: the schedule's), resuming from ``checkpoint_dir``.
+
+        Without ``checkpoint_dir`` nothing is saved and training goes on from the
+        trainer's current step (a search trial, a benchmark). Every driver (the
+        training node, a trial, a study job, the benchmarks) runs this loop.
+        """
         config, callbacks = self.config, callbacks or Callbacks()
         schedule = config.schedule
+        budget = budget or Budget.of_schedule(schedule)
+        label = label or f"{config.variant} training"
         if images.shape[1:] != self.image_shape:
             raise ValueError(f"images have shape {images.shape[1:]}, trainer was built "
                              f"for {self.image_shape}")
@@ -128,64 +200,60 @@ class GANTrainer:
             raise ValueError(f"{config.variant}.training.optimizer.batch_size: {len(images)} "
                              f"training images are fewer than one step needs "
                              f"(batch_size x n_critic = {needed})")
-        store = CheckpointStore(Path(checkpoint_dir), self.checkpoint,
-                                config.fingerprint(self.image_shape), self.is_chief)
+        store = (CheckpointStore(Path(checkpoint_dir), self.checkpoint,
+                                 config.fingerprint(self.image_shape), self.is_chief)
+                 if checkpoint_dir is not None else None)
         with contextlib.ExitStack() as stack:
-            stack.callback(store.close)
-            start, history = store.restore(config.runtime.resume)
+            if store is not None:
+                stack.callback(store.close)
+                start, history = store.restore(config.runtime.resume)
+                base_cpu = store.load_cpu_seconds(start)
+            else:
+                start, history = int(self.step.numpy()), pd.DataFrame()
+                base_cpu = self._cpu_seconds
             if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
                 self.compiled.adopt_chief_state()
                 start = int(self.step.numpy())
             rows = history.to_dict("records")
-            evaluations = store.load_evaluations(start).to_dict("records") if start else []
+            evaluations = (store.load_evaluations(start).to_dict("records")
+                           if store is not None and start else [])
             noise = sample_noise(config)
             samples = self.generate(noise)
-            base_elapsed = float(self.compiled.elapsed.numpy())
-            time_budget = schedule.max_seconds
-            if start >= schedule.steps or (time_budget and base_elapsed >= time_budget):
+            clock = _Clock(float(self.compiled.elapsed.numpy()), base_cpu)
+            spent = clock.spent(start)
+            if budget.reached(spent):
                 logger.info("%s: already trained to step %d (%.0f s)", config.variant, start,
-                            base_elapsed)
+                            spent["seconds"])
                 return TrainingResult(self.sampling_generator, self.critic, history, samples,
-                                      resumed_from=start, evaluations=pd.DataFrame(evaluations))
-            until = (f"{time_budget:g} s of training or step {schedule.steps}" if time_budget
-                     else f"step {schedule.steps}")
+                                      resumed_from=start, evaluations=pd.DataFrame(evaluations),
+                                      spent=spent)
             logger.info("%s: training from step %d to %s on %d replica(s), %s compute",
-                        config.variant, start, until, self.replicas, self.precision)
-            iterator = self.batches(images, start)
+                        config.variant, start, budget.describe(), self.replicas, self.precision)
+            iterator = self._batches(images, start)
+            # Checks already passed before a resume are not repeated.
+            checks = [p for p in budget.check_points() if p > spent[budget.unit]]
             last_good = start if start else None
-            clock, last_log_step, last_log_time = time.perf_counter(), start, time.perf_counter()
-            # Time in sampling, evaluation and checkpoints is not training time:
-            # `elapsed` (history's "seconds", the time budget) leaves it out.
-            paused = 0.0
-
-            def trained_seconds() -> float:
-                return base_elapsed + time.perf_counter() - clock - paused
-
-            step = start
-            progress = stack.enter_context(
-                Progress(f"{config.variant} training", int(time_budget), "training seconds",
-                         start=int(base_elapsed)) if time_budget else
-                Progress(f"{config.variant} training", schedule.steps, "steps", start=start))
-            while step < schedule.steps:
-                count = self._steps_until_event(step)
+            last_log_step, last_log_time = start, time.perf_counter()
+            step, stopped = start, False
+            total = math.ceil(budget.amount)
+            progress = stack.enter_context(Progress(
+                label, total, "steps" if budget.unit == "steps" else
+                f"training {budget.unit.replace('_', ' ')}", start=int(spent[budget.unit])))
+            while True:
+                step_check = checks[0] if checks and budget.unit == "steps" else None
+                count = self._steps_until_event(step, budget.step_limit, step_check)
                 metrics = self.compiled.run(iterator, tf.constant(count, tf.int64))
                 step += count
-                out_of_time = bool(time_budget) and trained_seconds() >= time_budget
-                progress.update(min(int(trained_seconds()), int(time_budget)) if time_budget
-                                else step)
-                final = step == schedule.steps or out_of_time
+                values = {k: float(v) for k, v in metrics.items()}
+                self._check_finite(values, step, last_good, store)
+                spent = clock.spent(step)
+                final = budget.reached(spent)
+                progress.update(min(int(spent[budget.unit]), total))
                 log_now = step % schedule.log_every == 0 or final
                 save_now = step % schedule.checkpoint_every == 0 or final
                 if log_now or save_now:
-                    values = {k: float(v) for k, v in metrics.items()}
-                    bad = [k for k in ("critic_loss", "generator_loss") if not math.isfinite(values[k])]
-                    if bad:
-                        where = (f"the last good checkpoint (step {last_good}) is kept in "
-                                 f"{store.directory}" if last_good else "no checkpoint was written")
-                        raise NonFiniteLossError(
-                            f"{config.variant}: {bad[0]} is {values[bad[0]]} at step {step}; {where}")
                     now = time.perf_counter()
-                    self.compiled.elapsed.assign(trained_seconds())
+                    self.compiled.elapsed.assign(spent["seconds"])
                     if log_now:
                         rate = (step - last_log_step) * needed / max(now - last_log_time, 1e-9)
                         row = {"step": step, **{k: values[k] for k in METRICS},
@@ -194,37 +262,91 @@ class GANTrainer:
                         last_log_step, last_log_time = step, now
                         last_fid = evaluations[-1].get("fid") if evaluations else None
                         fid = f", FID {last_fid:.1f}" if last_fid is not None else ""
-                        progress.update(step, f"critic {values['critic_loss']:.4f}, generator "
-                                              f"{values['generator_loss']:.4f}{fid}")
+                        progress.update(progress.completed,
+                                        f"critic {values['critic_loss']:.4f}, generator "
+                                        f"{values['generator_loss']:.4f}{fid}")
                         logger.debug(
-                            "%s step %d/%d: critic %.4f, generator %.4f, W %.4f, %.0f img/s",
-                            config.variant, step, schedule.steps, values["critic_loss"],
+                            "%s step %d: critic %.4f, generator %.4f, W %.4f, %.0f img/s",
+                            config.variant, step, values["critic_loss"],
                             values["generator_loss"], values["wasserstein_estimate"], rate)
                         if callbacks.on_step:
                             callbacks.on_step(step, row)
-                pause_started = time.perf_counter()
-                if step % schedule.sample_every == 0 or final:
-                    samples = self.generate(noise)
-                    if callbacks.on_samples:
-                        callbacks.on_samples(step, samples)
-                if schedule.eval_every and callbacks.evaluate and (
-                        step % schedule.eval_every == 0 or final):
-                    seconds = trained_seconds()
-                    scores = callbacks.evaluate(step, self.sampling_generator)
-                    evaluations.append({"step": step, "seconds": seconds, **scores})
-                    if "fid" in scores and store.save_best(step, scores["fid"], "fid"):
-                        logger.info("%s step %d: best FID so far, %.3f", config.variant, step,
-                                    scores["fid"])
-                if save_now:
-                    # The stored clock must not count this pause: elapsed was set before it.
-                    store.save_evaluations(pd.DataFrame(evaluations))
-                    path = store.save(step, pd.DataFrame(rows))
-                    last_good = step
-                    if callbacks.on_checkpoint:
-                        callbacks.on_checkpoint(step, path)
-                paused += time.perf_counter() - pause_started
+                check_now = bool(checks) and spent[budget.unit] >= checks[0]
+                while checks and spent[budget.unit] >= checks[0]:
+                    checks.pop(0)
+                with clock.paused():
+                    if step % schedule.sample_every == 0 or final:
+                        samples = self.generate(noise)
+                        if callbacks.on_samples:
+                            callbacks.on_samples(step, samples)
+                    if callbacks.evaluate and (check_now or schedule.eval_every and (
+                            step % schedule.eval_every == 0 or final)):
+                        scores = callbacks.evaluate(step, self.sampling_generator)
+                        evaluations.append({"step": step, "seconds": spent["seconds"], **scores})
+                        if (store is not None and "fid" in scores
+                                and store.save_best(step, scores["fid"], "fid")):
+                            logger.info("%s step %d: best FID so far, %.3f", config.variant,
+                                        step, scores["fid"])
+                        if callbacks.on_evaluation and callbacks.on_evaluation(
+                                step, spent, scores):
+                            stopped = final = True
+                    if save_now and store is not None:
+                        # The stored clock must not count this pause: elapsed was set before it.
+                        store.save_evaluations(pd.DataFrame(evaluations))
+                        path = store.save(step, pd.DataFrame(rows), spent["cpu_seconds"])
+                        last_good = step
+                        if callbacks.on_checkpoint:
+                            callbacks.on_checkpoint(step, path)
                 if final:
                     break
+            self._cpu_seconds = spent["cpu_seconds"]
+            self.compiled.elapsed.assign(spent["seconds"])
+            self._continuation = (images, step, iterator)
             return TrainingResult(self.sampling_generator, self.critic, pd.DataFrame(rows),
                                   samples, resumed_from=start, steps_run=step - start,
-                                  evaluations=pd.DataFrame(evaluations))
+                                  evaluations=pd.DataFrame(evaluations), spent=spent,
+                                  stopped=stopped)
+
+    def _check_finite(self, values: dict[str, float], step: int, last_good: int | None,
+                      store: CheckpointStore | None) -> None:
+        """The NaN policy: a loss that is not finite stops the run, naming what is kept."""
+        bad = [k for k in ("critic_loss", "generator_loss") if not math.isfinite(values[k])]
+        if not bad:
+            return
+        if store is None:
+            where = "nothing was saved (no checkpoint directory)"
+        elif last_good:
+            where = f"the last good checkpoint (step {last_good}) is kept in {store.directory}"
+        else:
+            where = "no checkpoint was written"
+        raise NonFiniteLossError(
+            f"{self.config.variant}: {bad[0]} is {values[bad[0]]} at step {step}; {where}")
+
+
+class _Clock:
+    """Training time, wall and CPU, from the stored totals on: the time inside
+    ``paused()`` (sampling, evaluation, checkpoints) does not count."""
+
+    def __init__(self, seconds: float, cpu_seconds: float) -> None:
+        self._base = {"seconds": seconds, "cpu_seconds": cpu_seconds}
+        self._started = {"seconds": time.perf_counter(), "cpu_seconds": time.process_time()}
+        self._paused = {"seconds": 0.0, "cpu_seconds": 0.0}
+
+    @staticmethod
+    def _now() -> dict[str, float]:
+        return {"seconds": time.perf_counter(), "cpu_seconds": time.process_time()}
+
+    def spent(self, step: int) -> dict[str, float]:
+        now = self._now()
+        return {"steps": float(step), **{k: self._base[k] + now[k] - self._started[k]
+                                         - self._paused[k] for k in self._base}}
+
+    @contextlib.contextmanager
+    def paused(self):
+        before = self._now()
+        try:
+            yield
+        finally:
+            after = self._now()
+            for key in self._paused:
+                self._paused[key] += after[key] - before[key]

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from wgan_lab.gan.trainer import Budget
 from wgan_lab.evaluation.report import (cell_text, html_page, log_y_axis, markdown_table, plt,
                                         png_base64)
 from wgan_lab.evaluation.statistics import expected_best_of_k
@@ -105,8 +106,7 @@ def build_study_report(records: list[RunRecord], settings: StudySettings,
     claims: list[Verdict] = verdicts(table, settings, wasserstein, baseline)
     curves = fid_curves(records)
     counts = table["status"].value_counts().to_dict()
-    budget = (f"{settings.budget:g} s of training (wall clock, evaluation excluded)"
-              if settings.budget_unit == "seconds" else f"{settings.budget:g} generator steps")
+    budget = Budget(settings.budget_unit, settings.budget).describe()
     head = (f"Study `{settings.name}`: variants {', '.join(settings.variants)}; seeds "
             f"{', '.join(map(str, settings.seeds))}; budget per run {budget}. Runs: "
             + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".")

@@ -15,15 +15,11 @@ import pandas as pd
 from wgan_lab.evaluation.evaluate import Protocol, evaluate_generator
 from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
 from wgan_lab.gan.config import ConfigError, TrainingConfig
-from wgan_lab.gan.trainer import Callbacks, GANTrainer
+from wgan_lab.gan.trainer import Budget, Callbacks, GANTrainer
 
 from .jobs import ERROR_ATTR, RESULT_ATTR, StudySettings
 
 logger = logging.getLogger(__name__)
-
-# A seconds budget still needs a step count: one no run reaches.
-STEP_CAP = 10**9
-
 
 @dataclass
 class JobCallbacks:
@@ -36,19 +32,21 @@ class JobCallbacks:
 
 def job_config(settings: StudySettings, training: dict[str, Any], variant: str,
                seed: int) -> TrainingConfig:
-    """The variant's configuration with the job's seed and the study's budget."""
+    """The variant's configuration with the job's seed and the study's evaluations
+    (its budget is ``job_budget``'s)."""
     config = TrainingConfig.from_params({**training, "seed": seed},
                                         prefix=f"{variant}.training")
-    budget = ({"steps": int(settings.budget), "max_seconds": 0.0}
-              if settings.budget_unit == "steps"
-              else {"steps": STEP_CAP, "max_seconds": settings.budget})
-    schedule = config.schedule
     # Events must land on in-training evaluations for the curves to line up.
-    log_every = min(schedule.log_every, settings.eval_every)
-    return config.replace(schedule={**budget, "eval_every": settings.eval_every,
+    log_every = min(config.schedule.log_every, settings.eval_every)
+    return config.replace(schedule={"eval_every": settings.eval_every,
                                     "eval_samples": settings.eval_samples,
                                     "log_every": log_every},
                           runtime={"resume": "auto"})
+
+
+def job_budget(settings: StudySettings) -> Budget:
+    """Every job trains for the study's budget, whatever the variant's schedule says."""
+    return Budget(settings.budget_unit, settings.budget)
 
 
 class StudyJob:
@@ -101,7 +99,9 @@ class StudyJob:
 
         fitted = trainer.fit(self.train_images,
                              self.settings.checkpoint_dir(variant, seed),
-                             Callbacks(on_step=step_callback, evaluate=evaluate))
+                             Callbacks(on_step=step_callback, evaluate=evaluate),
+                             budget=job_budget(self.settings),
+                             label=f"{variant} seed {seed} training")
         metrics, histogram = evaluate_generator(fitted.generator, self.test_images, self.space.extractor,
                                         self.protocol, description=f"{variant} seed {seed}: evaluation")
         history = fitted.history

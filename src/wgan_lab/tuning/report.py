@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 from optuna.trial import TrialState
 
+from wgan_lab.gan.trainer import Budget
 from wgan_lab.evaluation.report import (cell_text, html_page, log_y_axis, markdown_table, plt,
                                         png_base64)
 
@@ -153,9 +154,7 @@ def build_tuning_report(study: optuna.Study, settings: TuneSettings
     """HTML, Markdown, best_params.yml text and the trials table of ``study``."""
     table = trials_table(study)
     variant = settings.variant
-    budget = {"seconds": f"{settings.budget:g} s of training",
-              "cpu_seconds": f"{settings.budget:g} CPU seconds of training",
-              "steps": f"{settings.budget:g} generator steps"}[settings.budget_unit]
+    budget = Budget(settings.budget_unit, settings.budget).describe()
     protocol = (f"score: FID of {settings.score_samples} generated vs {settings.score_samples} "
                 f"test images in the domain classifier's features (a proxy of the 10k protocol); "
                 f"pruning on FID of {settings.eval_samples} samples at {settings.checks} "

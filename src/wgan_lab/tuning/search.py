@@ -14,10 +14,8 @@ number from the storage; the higher one sees it is surplus and gives way.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,10 +28,9 @@ from optuna.trial import TrialState
 from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
 from wgan_lab.gan.config import ConfigError, TrainingConfig
 from wgan_lab.gan.registry import Registry, UnknownNameError
-from wgan_lab.gan.trainer import GANTrainer, NonFiniteLossError
+from wgan_lab.gan.trainer import BUDGET_UNITS, Budget, Callbacks, GANTrainer
 from wgan_lab.optuna_storage import (DONE, RUN, WAIT, open_storage, storage_settings,
                                      work_until_done)
-from wgan_lab.progress import Progress
 
 from .space import Dimension, apply, parse_space
 
@@ -51,11 +48,6 @@ PRUNERS = Registry("pruner", {
         reduction_factor=int(cfg.get("reduction_factor", 3))),
     "none": lambda cfg: optuna.pruners.NopPruner(),
 })
-# seconds: wall-clock training time, what a user waits. cpu_seconds: the
-# process's CPU time in training (all its threads), which other processes on
-# the machine do not eat into: for searches that share a machine. steps:
-# generator steps.
-BUDGET_UNITS = ("seconds", "cpu_seconds", "steps")
 # A trial that failed with an error of its own carries it here (a killed one does not).
 ERROR_ATTR = "error"
 SURPLUS_ATTR = "surplus"
@@ -214,6 +206,12 @@ class TrialCallbacks:
     end: Callable[[str, dict[str, float]], None] | None = None
 
 
+def training_used(spent: dict[str, float]) -> dict[str, float]:
+    """The training a trial used, under the names its attributes and reports keep."""
+    return {"steps": spent["steps"], "train_seconds": spent["seconds"],
+            "train_cpu_seconds": spent["cpu_seconds"]}
+
+
 class TrialObjective:
     """Trains one drawn configuration for the budget and returns its proxy FID.
 
@@ -263,39 +261,31 @@ class TrialObjective:
         settings = self.settings
         prefix = f"{settings.variant}.training"
         config = TrainingConfig.from_params(apply(self.training, values), prefix=prefix)
-        config = config.replace(runtime={"resume": "never"})
+        # The checks replace the variant's own in-training evaluations.
+        config = config.replace(runtime={"resume": "never"}, schedule={"eval_every": 0})
         trainer = GANTrainer(config, self.train_images.shape[1:])
-        batches = trainer.batches(self.train_images)
         fid_of = in_training_fid(self.space, self.test_images, settings.eval_samples, config.seed)
-        unit = settings.budget_unit
-        spent = {"steps": 0.0, "seconds": 0.0, "cpu_seconds": 0.0}  # training only
-        chunk = config.runtime.steps_per_call
-        total = int(settings.budget)
-        with Progress(f"trial {trial.number} of {settings.variant}", total, unit) as progress:
-            for check in range(1, settings.checks + 1):
-                target = settings.budget * check / settings.checks
-                while spent[unit] < target:
-                    count = chunk if unit != "steps" else max(1, min(chunk, int(target - spent["steps"])))
-                    wall, cpu = time.perf_counter(), time.process_time()
-                    metrics = trainer.run_steps(batches, count)
-                    spent["seconds"] += time.perf_counter() - wall
-                    spent["cpu_seconds"] += time.process_time() - cpu
-                    spent["steps"] += count
-                    if not all(math.isfinite(metrics[k]) for k in ("critic_loss", "generator_loss")):
-                        raise NonFiniteLossError(f"{settings.variant}: a loss is not finite at "
-                                                 f"step {spent['steps']:.0f} ({metrics})")
-                    progress.update(min(int(spent[unit]), total))
-                scores = fid_of(int(spent["steps"]), trainer.sampling_generator)
-                progress.update(progress.completed, f"FID {scores['fid']:.1f}")
-                trial.report(scores["fid"], check)
-                used = {"steps": spent["steps"], "train_seconds": spent["seconds"],
-                        "train_cpu_seconds": spent["cpu_seconds"]}
-                for key, value in used.items():
-                    trial.set_user_attr(key, value)
-                if self.callbacks.check:
-                    self.callbacks.check(int(spent["steps"]), {**scores, **used})
-                if trial.should_prune():
-                    raise optuna.TrialPruned(f"FID {scores['fid']:.1f} at check {check}")
+
+        def report(step: int, spent: dict[str, float], scores: dict[str, float]) -> bool:
+            """Each check's FID to the pruner; True stops a trial it prunes."""
+            # The check's number: how many of the evenly spaced points are passed.
+            passed = spent[settings.budget_unit] * settings.checks / settings.budget
+            trial.report(scores["fid"], min(settings.checks, int(passed + 1e-9)))
+            used = training_used(spent)
+            for key, value in used.items():
+                trial.set_user_attr(key, value)
+            if self.callbacks.check:
+                self.callbacks.check(step, {**scores, **used})
+            return trial.should_prune()
+
+        budget = Budget(settings.budget_unit, settings.budget, checks=settings.checks)
+        fitted = trainer.fit(self.train_images, callbacks=Callbacks(evaluate=fid_of,
+                                                                    on_evaluation=report),
+                             budget=budget, label=f"trial {trial.number} of {settings.variant}")
+        if fitted.stopped:
+            last = fitted.evaluations.iloc[-1]
+            raise optuna.TrialPruned(f"FID {last['fid']:.1f} at check {len(fitted.evaluations)}")
+        spent, used = fitted.spent, training_used(fitted.spent)
         score_of = in_training_fid(self.space, self.test_images, settings.score_samples,
                                    config.seed + 1)
         final = {**score_of(int(spent["steps"]), trainer.sampling_generator), **used}
