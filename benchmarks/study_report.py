@@ -39,7 +39,7 @@ def fill_store(parameters, seeds: int) -> None:
 
     # ask/tell here stands in for the pipeline's optimize(); Optuna warns about heartbeats.
     warnings.filterwarnings("ignore", message="Heartbeat of storage")
-    settings = study_settings(parameters)
+    settings = study_settings(parameters["study"], parameters)
     store = open_job_store(settings)
     rng = np.random.default_rng(0)
     level = {v: 30.0 + 15 * i for i, v in enumerate(VARIANTS)}
@@ -79,7 +79,8 @@ def main():
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            files, figures = report_study(parameters)
+            files, figures = report_study(parameters["study"], parameters["evaluation"],
+                                          parameters)
             for name, text in files.items():
                 (Path(folder) / name).parent.mkdir(parents=True, exist_ok=True)
                 (Path(folder) / name).write_text(text)

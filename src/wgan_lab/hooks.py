@@ -1,5 +1,7 @@
-"""Project hooks: MLflow pre-flight check, run tags, where models are on failure,
-and runs on a multi-worker cluster."""
+"""Project hooks: every parameter the run reads checked before its first node, the
+MLflow pre-flight check, run tags, where models are on failure, and runs on a
+multi-worker cluster. The run's state lives in ``wiring``'s run context, filled
+when a run starts and emptied when it ends."""
 from __future__ import annotations
 
 import logging
@@ -11,18 +13,14 @@ from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
 from kedro.io import MemoryDataset
 
-from wgan_lab import tracking, variants
+from wgan_lab import tracking, wiring
 from wgan_lab.gan.cluster import is_chief_task, tf_config
 from wgan_lab.gan.distribute import describe_devices, multi_worker_strategy, resolve_distribution
 from wgan_lab.gan.precision import resolve_precision
-from wgan_lab.pipelines.tuning.nodes import tune_settings
-from wgan_lab.pipelines.study.nodes import study_settings
-from wgan_lab.pipelines.study.pipeline import STUDY_NODES
-from wgan_lab.pipelines.tuning.pipeline import TUNING_NODES
+from wgan_lab.parameter_checks import check_parameters, parameters_read
+from wgan_lab.wiring import TRAINING_NODE
 
 logger = logging.getLogger(__name__)
-
-TRAINING_NODE = "train"
 
 
 def _training_variants(pipeline) -> set[str]:
@@ -40,7 +38,7 @@ class TrackingHooks:
         # hand it the run's parameters (runtime ones merged by the loader) and
         # drop pipelines built from the files alone. Not `context.params`: it
         # builds the pipelines to validate against, before they can see these.
-        variants.use_run_parameters(context.config_loader["parameters"])
+        wiring.start_run(context.config_loader["parameters"])
         pipelines.configure(f"{__package__}.pipeline_registry")
         # Before kedro-mlflow contacts the server, which it would retry for minutes.
         self._context = context
@@ -56,7 +54,7 @@ class TrackingHooks:
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         run_variants = _training_variants(pipeline)
-        tracking.set_run_variants(run_variants)
+        wiring.set_training_variants(run_variants)
         self._saved_models = []
         if mlflow.active_run() is None or self._context is None:
             return
@@ -75,9 +73,9 @@ class TrackingHooks:
 
     @hook_impl
     def after_pipeline_run(self) -> None:
-        # The run's parameters serve its own pipelines only: a later session,
-        # `kedro viz` or a notebook in this process reads the files again.
-        variants.use_run_parameters(None)
+        # The run's state serves the run only: a later session, `kedro viz` or a
+        # notebook in this process starts from the files again.
+        wiring.end_run()
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data, node) -> None:
@@ -87,7 +85,7 @@ class TrackingHooks:
     # tryfirst: kedro-mlflow's own handler may itself fail when the server is gone.
     @hook_impl(tryfirst=True)
     def on_pipeline_error(self, error: Exception, run_params, pipeline, catalog) -> None:
-        variants.use_run_parameters(None)
+        wiring.end_run()
         # Whatever failed (often MLflow after training), say which trained
         # models this run did save, so nobody retrains to get them back.
         paths = []
@@ -156,19 +154,23 @@ class ClusterHooks(_ContextHooks):
                     len(outputs))
 
 
+class ParameterCheckHooks(_ContextHooks):
+    """Every parameter block the run's nodes read, checked before anything runs:
+    before ingestion, the classifier, the cluster or an MLflow run start."""
+
+    # tryfirst, and registered last of the project's hooks: the first to run.
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        if self._context is not None:
+            check_parameters(parameters_read(pipeline), self._context.params)
+
+
 class RunSetupHooks(_ContextHooks):
-    """The first lines of a run: the devices, and each variant's strategy and precision;
-    and a tuning run's search space or a study's settings, checked before anything runs."""
+    """The first lines of a run: the devices, and each variant's strategy and precision."""
 
     # trylast: after ClusterHooks has set up a multi-worker cluster.
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
-        if self._context is not None and any(n.name in TUNING_NODES for n in pipeline.nodes):
-            # A search space that names no parameter fails here, before ingestion or
-            # the classifier train anything.
-            tune_settings(self._context.params)
-        if self._context is not None and any(n.name in STUDY_NODES for n in pipeline.nodes):
-            study_settings(self._context.params)
         run_variants = sorted(_training_variants(pipeline))
         if not run_variants or self._context is None:
             return

@@ -8,6 +8,7 @@ killed process: a running trial whose process stops writing heartbeats for
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from pathlib import Path
 import optuna
 import sqlalchemy
 
-from wgan_lab.gan.config import ConfigError
+from wgan_lab.core import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,59 @@ def storage_settings(block: dict, where: str) -> dict:
         raise ConfigError(f"{where}.storage: an Optuna storage URL is needed "
                           "(sqlite:///path.db, postgresql://...)")
     return values
+
+
+# Drivers SQLAlchemy picks for a URL scheme, and what installs them.
+DRIVER_HINTS = {"psycopg": 'pip install "psycopg[binary]"', "psycopg2": "pip install psycopg2-binary",
+                "pymysql": "pip install pymysql", "MySQLdb": "pip install mysqlclient"}
+
+
+def masked(url: str) -> str:
+    """``url`` with its password shown as ***, for messages and logs."""
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL: nothing to hide
+        return url
+
+
+def check_database_url(url: str, where: str, timeout: int = 5) -> None:
+    """Fail naming ``where`` when ``url`` cannot serve as a storage: not a URL, its
+    driver not installed, or (a server database) not answering within ``timeout``.
+    A SQLite file is made on first use, so only its folder is checked."""
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise ConfigError(f"{where}: not a database URL (got {url!r}); use sqlite:///path.db "
+                          f"or postgresql://user@host/db") from None
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        dialect = parsed.get_dialect()
+        dialect.import_dbapi()
+    except sqlalchemy.exc.NoSuchModuleError:
+        raise ConfigError(f"{where}: {parsed.drivername}:// is not a database SQLAlchemy "
+                          f"knows (got {shown})") from None
+    except ImportError as exc:
+        module = getattr(exc, "name", None) or str(exc)
+        hint = DRIVER_HINTS.get(module, f"install the Python package {module}")
+        raise ConfigError(f"{where}: the database driver for {parsed.drivername}:// is not "
+                          f"installed (no module {module}); {hint}") from None
+    if parsed.drivername.startswith("sqlite"):
+        folder = Path(parsed.database or ".").parent
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+        if parsed.database not in (None, "", ":memory:") and not os.access(existing, os.W_OK):
+            raise ConfigError(f"{where}: cannot create {parsed.database} ({existing} is not "
+                              f"writable)")
+        return
+    engine = sqlalchemy.create_engine(parsed, connect_args={"connect_timeout": timeout},
+                                      poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect():
+            pass
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise ConfigError(f"{where}: cannot connect to {shown} ({reason})") from None
+    finally:
+        engine.dispose()
 
 
 def open_storage(url: str, heartbeat_seconds: int, grace_seconds: int,

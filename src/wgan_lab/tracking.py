@@ -21,22 +21,15 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from wgan_lab.core import ProjectError
 from wgan_lab.visualize import image_grid
+from wgan_lab.wiring import run_context
 
 logger = logging.getLogger(__name__)
 
-# Training variants of the current kedro run, set by the project hook before
-# any node runs; more than one means each variant logs into a child run.
-_run_variants: tuple[str, ...] = ()
 
-
-class TrackingUnavailableError(RuntimeError):
+class TrackingUnavailableError(ProjectError, RuntimeError):
     """The MLflow tracking server cannot be reached."""
-
-
-def set_run_variants(variants) -> None:
-    global _run_variants
-    _run_variants = tuple(sorted(variants))
 
 
 def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
@@ -137,7 +130,8 @@ class TrainingTracker:
             return self
 
         def start() -> None:
-            if len(_run_variants) > 1:
+            # A run that trains several variants gives each a child run.
+            if len(run_context().training_variants) > 1:
                 tags = {k: v for k, v in parent.data.tags.items() if not k.startswith("mlflow.")}
                 tags.update(variant=self.variant,
                             architecture=str(self._params.get("model", {}).get("architecture")))

@@ -7,20 +7,17 @@ benchmarks all read the variants from here, so the YAML stays their one
 source of truth and a new variant is configuration only.
 
 Kedro builds pipelines before it knows a run's ``--params`` (kedro-org/kedro
-#3093), so the project hook hands the run's parameters over with
-``use_run_parameters`` before any pipeline is built.
+#3093), so the project hook hands the run's parameters over in the run context
+(``wgan_lab.wiring``) before any pipeline is built.
 """
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-from wgan_lab.gan.registry import Registry, UnknownNameError
-
-# The parameters of the current run, once the project hook has seen them.
-_run_parameters: dict[str, Any] | None = None
+from wgan_lab.core import ConfigError, Registry, UnknownNameError, listed
+from wgan_lab.wiring import CONFIG_LOADER_ARGS, run_context
 
 
 def project_root() -> Path:
@@ -40,8 +37,6 @@ def load_parameters(project: Path | None = None, env: str | None = None,
     """
     from kedro.config import OmegaConfigLoader
 
-    from wgan_lab.settings import CONFIG_LOADER_ARGS
-
     project = project or project_root()
     loader = OmegaConfigLoader(conf_source=str(project / "conf"),
                                env=env or os.environ.get("KEDRO_ENV"),
@@ -49,33 +44,16 @@ def load_parameters(project: Path | None = None, env: str | None = None,
     return loader["parameters"]
 
 
-def use_run_parameters(parameters: dict[str, Any] | None) -> None:
-    """Make the registry build this run's pipelines from ``parameters`` (None: from the files)."""
-    global _run_parameters
-    _run_parameters = parameters
-
-
 def current_parameters() -> dict[str, Any]:
-    return _run_parameters if _run_parameters is not None else load_parameters()
+    """The running kedro run's parameters; outside a run, the files'."""
+    parameters = run_context().parameters
+    return parameters if parameters is not None else load_parameters()
 
 
 def family(parameters: dict[str, Any]) -> Registry[dict[str, Any]]:
     """Every variant: name -> its ``training`` parameters."""
     return Registry("variant", {name: block["training"] for name, block in parameters.items()
                                 if isinstance(block, dict) and "training" in block})
-
-
-def listed(value: Any) -> list:
-    """A list parameter as YAML or the command line gives it. Kedro's --params
-    splits on commas, so the command line spells a list `gan+wgan_gp+lsgan`
-    (spaces work too, quoted); a single number is a list of one."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [v for v in re.split(r"[+\s]+", value.strip()) if v]
-    if isinstance(value, (int, float)):
-        return [value]
-    return list(value)
 
 
 def compared(parameters: dict[str, Any]) -> tuple[str, ...]:
@@ -89,7 +67,7 @@ def compared(parameters: dict[str, Any]) -> tuple[str, ...]:
         except UnknownNameError as exc:
             raise UnknownNameError(f"compare.variants: {exc}") from None
     if not names:
-        raise ValueError(f"compare.variants: list at least one variant of {', '.join(known)}")
+        raise ConfigError(f"compare.variants: list at least one variant of {', '.join(known)}")
     return tuple(dict.fromkeys(names))
 
 

@@ -4,11 +4,12 @@ import tensorflow as tf
 from keras import layers
 
 from tests.configs import tiny, tiny_params, variants
-from wgan_lab.gan.config import RESULT_SECTIONS, SECTIONS, ConfigError, ModelConfig, TrainingConfig
+from wgan_lab.core import ConfigError
+from wgan_lab.gan.config import RESULT_SECTIONS, SECTIONS, ModelConfig, TrainingConfig
 from wgan_lab.gan.losses import LOSSES
 from wgan_lab.gan.networks import NETWORKS, build_critic, build_generator
 from wgan_lab.gan.optimizers import OPTIMIZERS
-from wgan_lab.gan.registry import UnknownNameError
+from wgan_lab.core import UnknownNameError
 from wgan_lab.gan.regularizers import REGULARIZERS
 
 

@@ -1,7 +1,8 @@
 import pytest
 
 from wgan_lab.gan import precision
-from wgan_lab.gan.config import ConfigError, TrainingConfig
+from wgan_lab.core import ConfigError
+from wgan_lab.gan.config import TrainingConfig
 
 
 def cpuinfo(tmp_path, flags):

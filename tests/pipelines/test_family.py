@@ -8,7 +8,7 @@ import pytest
 
 from tests.configs import variants
 from tests.conftest import kedro_run_cli
-from wgan_lab.gan.registry import UnknownNameError
+from wgan_lab.core import UnknownNameError
 from wgan_lab.variants import compared, family, load_parameters
 
 NEW_VARIANTS = ["lsgan", "hinge_sn", "dragan", "ns_r1"]

@@ -4,7 +4,8 @@ import optuna
 import pytest
 
 from tests.configs import tiny_params
-from wgan_lab.gan.config import ConfigError, TrainingConfig
+from wgan_lab.core import ConfigError
+from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.tuning.report import budget_comparison, budget_curve, build_budget_comparison
 from wgan_lab.tuning.space import apply, as_parameters, parse_space
 from wgan_lab.variants import family, load_parameters

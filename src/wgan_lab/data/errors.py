@@ -1,7 +1,8 @@
 """Errors raised while reading, fetching or validating image sources."""
+from wgan_lab.core import ProjectError
 
 
-class DataSourceError(ValueError):
+class DataSourceError(ProjectError, ValueError):
     """A source file is missing, malformed or inconsistent; the message names it."""
 
 

@@ -1,5 +1,9 @@
 """Training configuration: sections that mean something, validated before any training starts.
 
+Each section is a pydantic dataclass: its fields' types and bounds are checked
+when it is made (a wrong type or an out-of-range count fails naming the
+parameter), and ``validate`` adds what needs the registries or several fields.
+
 ``TrainingConfig`` holds the run's ``variant`` name and ``seed`` and five sections:
 ``model`` (the networks), ``objective`` (loss, regularizer, critic updates),
 ``optimizer`` (update rule, rates, batch, EMA), ``schedule`` (how long, how
@@ -13,8 +17,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import field
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
+from wgan_lab.core import ConfigError, config_error
 
 from .losses import LOSSES
 from .networks import CRITIC_NORMS, NETWORKS, image_shape_problem
@@ -26,59 +35,60 @@ DISTRIBUTIONS = ("auto", "default", "one_device", "mirrored", "multi_worker")
 RESUME = ("auto", "never")
 
 
-class ConfigError(ValueError):
-    """A training parameter is invalid; the message names it."""
+# Frozen, typed, and no field that is not declared.
+section = pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+Count = Annotated[int, Field(ge=1)]
 
 
-@dataclass(frozen=True)
+@section
 class ModelConfig:
     architecture: str = "mlp"
-    latent_dim: int = 100
-    hidden_units: tuple[int, ...] = (128, 128)
-    filters: int = 64
+    latent_dim: Count = 100
+    hidden_units: tuple[Count, ...] = (128, 128)
+    filters: Count = 64
     critic_norm: str = "none"
 
 
-@dataclass(frozen=True)
+@section
 class ObjectiveConfig:
     loss: str = "non_saturating"
     regularizer: str = "none"
     penalty_weight: float = 10.0
     clip_value: float = 0.01
-    n_critic: int = 1
+    n_critic: Count = 1
 
 
-@dataclass(frozen=True)
+@section
 class OptimizerConfig:
     name: str = "adam"
     learning_rate: float = 2e-4
     critic_learning_rate: float | None = None
     beta_1: float = 0.5
     beta_2: float = 0.999
-    batch_size: int = 64
+    batch_size: Count = 64
     ema_decay: float = 0.0
 
 
-@dataclass(frozen=True)
+@section
 class ScheduleConfig:
-    steps: int = 1000
-    log_every: int = 100
-    sample_every: int = 1000
-    checkpoint_every: int = 1000
-    n_sample_images: int = 64
-    eval_every: int = 0
-    eval_samples: int = 2000
+    steps: Count = 1000
+    log_every: Count = 100
+    sample_every: Count = 1000
+    checkpoint_every: Count = 1000
+    n_sample_images: Count = 64
+    eval_every: Annotated[int, Field(ge=0)] = 0
+    eval_samples: Count = 2000
     # > 0: also stop after this many seconds of training (evaluation, sampling
     # and checkpoints excluded; summed over resumes), at the next event.
-    max_seconds: float = 0.0
+    max_seconds: Annotated[float, Field(ge=0)] = 0.0
 
 
-@dataclass(frozen=True)
+@section
 class RuntimeConfig:
     distribution: str = "auto"
     precision: str = "auto"
     jit_compile: bool = False
-    steps_per_call: int = 20
+    steps_per_call: Count = 20
     resume: str = "auto"
 
 
@@ -102,13 +112,13 @@ def _section_from_params(cls, values: Any, where: str):
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}: unknown parameter "
                           f"(known: {', '.join(known)})")
-    values = dict(values)
-    if "hidden_units" in values:
-        values["hidden_units"] = tuple(int(u) for u in values["hidden_units"])
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        raise config_error(exc, where, cls.__pydantic_fields__) from None
 
 
-@dataclass(frozen=True)
+@section
 class TrainingConfig:
     variant: str = "gan"
     seed: int = 0
@@ -129,7 +139,10 @@ class TrainingConfig:
         values = {k: params[k] for k in ("variant", "seed") if k in params}
         for name, cls_ in SECTIONS.items():
             values[name] = _section_from_params(cls_, params.get(name, {}), f"{prefix}.{name}")
-        config = cls(**values)
+        try:
+            config = cls(**values)
+        except ValidationError as exc:
+            raise config_error(exc, prefix, cls.__pydantic_fields__) from None
         config.validate(prefix)
         return config
 
@@ -163,18 +176,7 @@ class TrainingConfig:
                             ("runtime.precision", PRECISIONS), ("runtime.resume", RESUME)):
             if value(path) not in names:
                 fail(path, f"must be one of {', '.join(names)}")
-        for path in ("model.latent_dim", "model.filters", "objective.n_critic",
-                     "optimizer.batch_size", "schedule.steps", "schedule.log_every",
-                     "schedule.sample_every", "schedule.checkpoint_every",
-                     "schedule.n_sample_images", "schedule.eval_samples",
-                     "runtime.steps_per_call"):
-            if int(value(path)) < 1:
-                fail(path, "must be at least 1")
-        if schedule.eval_every < 0:
-            fail("schedule.eval_every", "must be 0 (off) or positive")
-        if schedule.max_seconds < 0:
-            fail("schedule.max_seconds", "must be 0 (no time limit) or positive")
-        if not model.hidden_units or min(model.hidden_units) < 1:
+        if not model.hidden_units:
             fail("model.hidden_units", "must be a non-empty list of positive sizes")
         if optimizer.learning_rate <= 0:
             fail("optimizer.learning_rate", "must be positive")

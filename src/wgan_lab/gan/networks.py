@@ -16,7 +16,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from .registry import Registry
+from wgan_lab.core import Registry
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 import keras
 
-from .registry import Registry
+from wgan_lab.core import Registry
 
 OPTIMIZERS: Registry[Callable[[Any, float], keras.optimizers.Optimizer]] = Registry("optimizer", {
     "adam": lambda o, lr: keras.optimizers.Adam(lr, beta_1=o.beta_1, beta_2=o.beta_2),

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from wgan_lab.core import ProjectError
 from wgan_lab.progress import Progress
 
 from .checkpoints import CheckpointStore
@@ -35,7 +36,7 @@ __all__ = ["BUDGET_UNITS", "METRICS", "Budget", "Callbacks", "GANTrainer", "NonF
            "TrainingResult"]
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(ProjectError, FloatingPointError):
     """A loss became NaN or Inf; the message names the variant, step and last checkpoint."""
 
 

@@ -29,12 +29,12 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from wgan_lab.gan.config import ConfigError
-from wgan_lab.gan.registry import Registry, UnknownNameError
+from wgan_lab.core import ConfigError
+from wgan_lab.core import Registry, UnknownNameError
 from wgan_lab.gan.trainer import BUDGET_UNITS
 from wgan_lab.optuna_storage import (DONE, RUN, WAIT, open_storage, storage_settings,
                                      work_until_done)
-from wgan_lab.variants import listed
+from wgan_lab.core import listed
 
 logger = logging.getLogger(__name__)
 

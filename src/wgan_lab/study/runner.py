@@ -14,7 +14,8 @@ import pandas as pd
 
 from wgan_lab.evaluation.evaluate import Protocol, evaluate_generator
 from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
-from wgan_lab.gan.config import ConfigError, TrainingConfig
+from wgan_lab.core import ConfigError
+from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.gan.trainer import Budget, Callbacks, GANTrainer
 
 from .jobs import ERROR_ATTR, RESULT_ATTR, StudySettings

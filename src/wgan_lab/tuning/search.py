@@ -26,8 +26,9 @@ import optuna
 from optuna.trial import TrialState
 
 from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
-from wgan_lab.gan.config import ConfigError, TrainingConfig
-from wgan_lab.gan.registry import Registry, UnknownNameError
+from wgan_lab.core import ConfigError
+from wgan_lab.gan.config import TrainingConfig
+from wgan_lab.core import Registry, UnknownNameError
 from wgan_lab.gan.trainer import BUDGET_UNITS, Budget, Callbacks, GANTrainer
 from wgan_lab.optuna_storage import (DONE, RUN, WAIT, open_storage, storage_settings,
                                      work_until_done)

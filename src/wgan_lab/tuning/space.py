@@ -19,7 +19,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from wgan_lab.gan.config import RESULT_SECTIONS, SECTIONS, ConfigError
+from wgan_lab.core import ConfigError
+from wgan_lab.gan.config import RESULT_SECTIONS, SECTIONS
 
 # What makes a variant what it is: never part of its search.
 DEFINING = ("objective.loss", "objective.regularizer")

@@ -19,36 +19,38 @@ from wgan_lab.variants import family
 PARENT_ATTR = "mlflow_parent_run_id"
 
 
-def study_settings(parameters: dict[str, Any]) -> StudySettings:
-    """The run's ``study`` settings, checked against the variant family."""
-    return StudySettings.from_params(parameters.get("study") or {}, family(parameters))
+def study_settings(study: dict[str, Any], parameters: dict[str, Any]) -> StudySettings:
+    """The ``study`` block's settings, checked against the variant family."""
+    return StudySettings.from_params(study or {}, family(parameters))
 
 
 def run_study(train_images: np.ndarray, test_images: np.ndarray, feature_space: FeatureSpace,
-              parameters: dict[str, Any]) -> str:
+              study: dict[str, Any], evaluation: dict[str, Any], parameters: dict[str, Any]
+              ) -> str:
     """Run queued (variant, seed) jobs of the study until none is left; returns its name."""
-    settings = study_settings(parameters)
+    settings = study_settings(study, parameters)
     tracker = StudyTracker(settings.name)
     store = open_job_store(
         settings, on_create=lambda study: study.set_user_attr(PARENT_ATTR, tracker.create_parent()))
     tracker.use_parent(store.user_attrs.get(PARENT_ATTR))
     job = StudyJob(settings, family(parameters), train_images, test_images, feature_space,
-                   parameters["evaluation"]["protocol"],
+                   evaluation["protocol"],
                    JobCallbacks(tracker.start, tracker.step, tracker.end))
     run_jobs(store, job)
     return settings.name
 
 
-def report_study(parameters: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+def report_study(study: dict[str, Any], evaluation: dict[str, Any], parameters: dict[str, Any]
+                 ) -> tuple[dict[str, str], dict[str, Any]]:
     """The study's report files and figures, from its job store alone."""
-    settings = study_settings(parameters)
+    settings = study_settings(study, parameters)
     store = open_job_store(settings, create=False)
     settings = stored_settings(store, settings)
     variants = family(parameters)
     wasserstein = [v for v in settings.variants
                    if LOSSES[variants[v]["objective"]["loss"]].estimates_wasserstein]
-    baseline = str((parameters.get("study") or {}).get("baseline", "gan"))
-    protocol = parameters["evaluation"]["protocol"]
+    baseline = str((study or {}).get("baseline", "gan"))
+    protocol = evaluation["protocol"]
     protocol_text = (f"{protocol['n_samples']} generated vs {protocol['n_samples']} test images "
                      f"in the domain classifier's features (seed {protocol['seed']})")
     report = build_study_report(run_records(store, settings), settings, wasserstein, baseline,
@@ -67,7 +69,7 @@ def report_study(parameters: dict[str, Any]) -> tuple[dict[str, str], dict[str, 
             {f"{settings.name}/{name}.png": figure for name, figure in report.figures.items()})
 
 
-def report_after_study(study_name: str, parameters: dict[str, Any]
-                       ) -> tuple[dict[str, str], dict[str, Any]]:
+def report_after_study(study_name: str, study: dict[str, Any], evaluation: dict[str, Any],
+                       parameters: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
     """``report_study`` once this process has no job left."""
-    return report_study(parameters)
+    return report_study(study, evaluation, parameters)

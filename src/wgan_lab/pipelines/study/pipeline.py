@@ -1,20 +1,24 @@
-"""Wiring of `study` (jobs, then report) and `study_report` (the report from the job store)."""
+"""Wiring of `study` (jobs, then report) and `study_report` (the report from the job store).
+
+The nodes read the ``study`` and ``evaluation`` blocks, and the whole parameters
+for the variant family (every top-level block with a ``training`` section).
+"""
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import report_after_study, report_study, run_study
 
-STUDY_NODES = ("run_study", "report_study", "report_after_study")
 REPORT = ["study_reports", "study_figures"]
+STUDY = ["params:study", "params:evaluation", "parameters"]
 
 
 def create_pipeline() -> Pipeline:
     return Pipeline([
-        Node(run_study, inputs=["train_images", "test_images", "feature_space", "parameters"],
+        Node(run_study, inputs=["train_images", "test_images", "feature_space", *STUDY],
              outputs="studied", name="run_study"),
-        Node(report_after_study, inputs=["studied", "parameters"], outputs=REPORT,
+        Node(report_after_study, inputs=["studied", *STUDY], outputs=REPORT,
              name="report_after_study"),
     ])
 
 
 def create_report_pipeline() -> Pipeline:
-    return Pipeline([Node(report_study, inputs="parameters", outputs=REPORT, name="report_study")])
+    return Pipeline([Node(report_study, inputs=STUDY, outputs=REPORT, name="report_study")])

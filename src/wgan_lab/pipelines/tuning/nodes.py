@@ -13,15 +13,15 @@ from wgan_lab.tuning.search import (TrialCallbacks, TrialObjective, TuneSettings
 from wgan_lab.variants import family
 
 
-def tune_settings(parameters: dict[str, Any]) -> TuneSettings:
-    """The run's ``tune`` settings, checked against the variant family."""
-    return TuneSettings.from_params(parameters.get("tune") or {}, family(parameters))
+def tune_settings(tune: dict[str, Any], parameters: dict[str, Any]) -> TuneSettings:
+    """The ``tune`` block's settings, checked against the variant family."""
+    return TuneSettings.from_params(tune or {}, family(parameters))
 
 
 def tune_variant(train_images: np.ndarray, test_images: np.ndarray, feature_space: FeatureSpace,
-                 parameters: dict[str, Any]) -> str:
+                 tune: dict[str, Any], parameters: dict[str, Any]) -> str:
     """Run trials of ``tune.variant``'s study until ``tune.trials`` are done; returns its name."""
-    settings = tune_settings(parameters)
+    settings = tune_settings(tune, parameters)
     study = open_study(settings)
     tracker = TrialTracker(settings.study_name, settings.variant)
     objective = TrialObjective(settings, family(parameters)[settings.variant], train_images,
@@ -31,9 +31,9 @@ def tune_variant(train_images: np.ndarray, test_images: np.ndarray, feature_spac
     return settings.study_name
 
 
-def report_tuning(parameters: dict[str, Any]) -> dict[str, str]:
+def report_tuning(tune: dict[str, Any], parameters: dict[str, Any]) -> dict[str, str]:
     """The study's report, best parameters and trials, from its storage alone."""
-    settings = tune_settings(parameters)
+    settings = tune_settings(tune, parameters)
     study = open_study(settings, create=False)
     html, markdown, best_yaml, table = build_tuning_report(study, settings)
     files = {"tune_report.html": html, "tune_report.md": markdown,
@@ -42,14 +42,16 @@ def report_tuning(parameters: dict[str, Any]) -> dict[str, str]:
     return {f"{settings.variant}/{name}": text for name, text in files.items()}
 
 
-def report_after_tuning(study_name: str, parameters: dict[str, Any]) -> dict[str, str]:
+def report_after_tuning(study_name: str, tune: dict[str, Any], parameters: dict[str, Any]
+                        ) -> dict[str, str]:
     """``report_tuning`` once this process's trials are done."""
-    return report_tuning(parameters)
+    return report_tuning(tune, parameters)
 
 
-def compare_budgets(parameters: dict[str, Any]) -> tuple[dict[str, str], Any]:
+def compare_budgets(tune: dict[str, Any], parameters: dict[str, Any]
+                    ) -> tuple[dict[str, str], Any]:
     """Budget curves of every variant searched at this run's budget, in one figure."""
-    settings = tune_settings(parameters)
+    settings = tune_settings(tune, parameters)
     names = {variant: default_study_name(variant, settings.budget_unit, settings.budget)
              for variant in family(parameters)}
     studies = stored_studies(settings, names)
@@ -58,7 +60,7 @@ def compare_budgets(parameters: dict[str, Any]) -> tuple[dict[str, str], Any]:
     return {"budget_curves.html": html, "budget_curves.md": markdown}, figure
 
 
-def compare_budgets_after_tuning(study_name: str, parameters: dict[str, Any]
-                                 ) -> tuple[dict[str, str], Any]:
+def compare_budgets_after_tuning(study_name: str, tune: dict[str, Any],
+                                 parameters: dict[str, Any]) -> tuple[dict[str, str], Any]:
     """``compare_budgets`` once this process's trials are done."""
-    return compare_budgets(parameters)
+    return compare_budgets(tune, parameters)

@@ -1,0 +1,59 @@
+"""Every parameter block a run reads, checked before its first node runs.
+
+The hooks pass the parameter names the run's nodes take (``params:study`` ->
+``study``, ``params:wgan.training`` -> ``wgan.training``); each kind of block has
+one check here, so a typo, a wrong type, an unknown key or an unreachable
+storage fails before ingestion or the domain classifier, naming the parameter.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from wgan_lab.core import Registry
+from wgan_lab.gan.config import TrainingConfig
+from wgan_lab.optuna_storage import check_database_url
+from wgan_lab.study.jobs import StudySettings
+from wgan_lab.tuning.search import TuneSettings
+from wgan_lab.variants import family
+
+
+def _check_tune(block: Any, parameters: dict[str, Any]) -> None:
+    settings = TuneSettings.from_params(block or {}, family(parameters))
+    check_database_url(settings.storage, "tune.storage")
+
+
+def _check_study(block: Any, parameters: dict[str, Any]) -> None:
+    settings = StudySettings.from_params(block or {}, family(parameters))
+    check_database_url(settings.storage, "study.storage")
+
+
+# Block name -> its check (the block's value, all parameters).
+BLOCK_CHECKS: Registry[Callable[[Any, dict[str, Any]], None]] = Registry("parameter block", {
+    "tune": _check_tune,
+    "study": _check_study,
+})
+
+
+def _value(parameters: dict[str, Any], name: str) -> Any:
+    value: Any = parameters
+    for key in name.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def check_parameters(names: Iterable[str], parameters: dict[str, Any]) -> None:
+    """Check each named block; the first problem raises a ConfigError naming it."""
+    variants = family(parameters)
+    for name in sorted(set(names)):
+        top, _, rest = name.partition(".")
+        if top in variants and rest == "training":
+            TrainingConfig.from_params(_value(parameters, name) or {}, prefix=name)
+        elif top in BLOCK_CHECKS and not rest:
+            BLOCK_CHECKS[top](_value(parameters, name), parameters)
+
+
+def parameters_read(pipeline) -> set[str]:
+    """The parameter names a Kedro pipeline's nodes take (``parameters``: every block)."""
+    return {name.removeprefix("params:") for name in pipeline.inputs()
+            if name.startswith("params:")}
