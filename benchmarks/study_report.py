@@ -33,7 +33,7 @@ CHECKS = 60
 def fill_store(parameters, seeds: int) -> None:
     """A finished study of len(VARIANTS) x ``seeds`` runs, stored as the runner stores them."""
     from wgan_lab.pipelines.study.nodes import study_settings
-    from wgan_lab.study.jobs import RESULT_ATTR, open_job_store
+    from wgan_lab.experiments.seeds import RESULT_ATTR, open_job_store
 
     import warnings
 

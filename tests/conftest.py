@@ -129,6 +129,49 @@ def shared_mnist_module() -> Path:
     return require_shared_dataset("mnist")
 
 
+@pytest.fixture(scope="session")
+def quick_mnist_classifier(tmp_path_factory) -> Path:
+    """The quick environment's domain classifier on the real MNIST, trained once per
+    test session, as the pipeline's cache folder (its fingerprint: the data and the
+    settings, so a pipeline with other data or settings retrains instead)."""
+    from wgan_lab.data.processing import hold_out, to_unit_range, validate
+    from wgan_lab.data.sources import FetchOptions, read_source
+    from wgan_lab.evaluation.features import ClassifierConfig, load_or_train_classifier
+    from wgan_lab.variants import load_parameters
+
+    parameters = load_parameters(REPO_ROOT, env="quick")
+    processing = parameters["data_processing"]
+    raw = read_source("mnist", require_shared_dataset("mnist"), FetchOptions(download=False))
+    validate(raw, max_skipped_fraction=processing["max_skipped_fraction"])
+    splits = hold_out(raw, processing["test_fraction"], processing["seed"])
+    cache = tmp_path_factory.mktemp("classifier") / "classifier"
+    load_or_train_classifier(cache, to_unit_range(splits.train_images), splits.train_labels,
+                             to_unit_range(splits.test_images), splits.test_labels,
+                             ClassifierConfig(**parameters["evaluation"]["classifier"]))
+    return cache
+
+
+@pytest.fixture(scope="session")
+def quick_mnist_extractor(quick_mnist_classifier):
+    """The session's classifier as a feature extractor, with its test accuracy."""
+    import json
+
+    import keras
+
+    from wgan_lab.evaluation.features import FeatureExtractor
+
+    info = json.loads((quick_mnist_classifier / "classifier.json").read_text())
+    model = keras.models.load_model(quick_mnist_classifier / "classifier.keras")
+    return FeatureExtractor(model), info["test_accuracy"]
+
+
+def with_real_mnist(project: Path, classifier: Path, folder: str = "mnist-quick") -> None:
+    """Real MNIST in ``project``'s raw data, and the session's trained classifier where
+    the pipeline looks for its cache, so the run does not train it again."""
+    shutil.copytree(require_shared_dataset("mnist"), project / "data/01_raw/mnist")
+    shutil.copytree(classifier, project / "data/06_models" / folder / "classifier")
+
+
 def require_shared_dataset(name: str) -> Path:
     """The real dataset ``name`` under SHARED_DATA; skipped when absent, failed under CI."""
     path = SHARED_DATA / name

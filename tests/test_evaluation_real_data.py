@@ -5,7 +5,7 @@ import pytest
 from wgan_lab.data.processing import to_unit_range
 from wgan_lab.data.sources import FetchOptions, read_source
 from wgan_lab.evaluation.evaluate import subsample
-from wgan_lab.evaluation.features import ClassifierConfig, FeatureExtractor, train_classifier
+from wgan_lab.evaluation.features import ClassifierConfig, train_classifier
 from wgan_lab.evaluation.metrics import fid
 
 pytestmark = pytest.mark.integration
@@ -19,12 +19,10 @@ def mnist(shared_mnist_module):
 
 
 @pytest.fixture(scope="module")
-def extractor(mnist):
-    train_x, train_y, test_x, test_y = mnist
-    model, accuracy = train_classifier(train_x[:12000], train_y[:12000], test_x, test_y,
-                                       ClassifierConfig(epochs=1))
+def extractor(quick_mnist_extractor):
+    extractor, accuracy = quick_mnist_extractor
     assert accuracy > 0.9
-    return FeatureExtractor(model)
+    return extractor
 
 
 def test_real_vs_real_far_below_real_vs_noise(mnist, extractor):

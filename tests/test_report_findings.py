@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wgan_lab.evaluation.report import VariantRun, stability, wasserstein_tracks_quality
+from wgan_lab.reporting.compare import VariantRun, stability, wasserstein_tracks_quality
 
 
 def run(fid, estimate=None, classes=None, steps=None):

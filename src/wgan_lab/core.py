@@ -13,7 +13,19 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
+from typing import Annotated
+
+from pydantic import ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
 T = TypeVar("T")
+
+# A settings model: a frozen dataclass whose fields' types and bounds pydantic
+# checks when it is made, with no field that is not declared. Each default is
+# written once, on its field.
+section = pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+# A whole number of something, at least one.
+Count = Annotated[int, Field(ge=1)]
 
 
 class ProjectError(Exception):
@@ -63,30 +75,60 @@ _TYPE_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false"
 _BOUND_WORDS = {"ge": "at least", "gt": "greater than", "le": "at most", "lt": "less than"}
 
 
-def config_error(error: Any, where: str, fields: dict[str, Any] | None = None) -> ConfigError:
-    """A pydantic ``ValidationError`` as the project's one-line message about its first
-    problem: ``<where>.<field>: must be an integer >= 1 (got 2.5)``. ``fields`` (a
-    model's ``__pydantic_fields__``) lets a type error name the field's bounds too."""
-    first = error.errors()[0]
+def _fields_at(model: Any, loc: list[str]) -> dict[str, Any]:
+    """The declared fields of the settings model at ``loc`` (its last part excluded)."""
+    fields = getattr(model, "__pydantic_fields__", {})
+    for part in loc[:-1]:
+        inner = getattr(fields.get(part), "annotation", None)
+        fields = getattr(inner, "__pydantic_fields__", {})
+    return fields
+
+
+def config_error(error: Any, where: str, model: Any = None) -> ConfigError:
+    """A pydantic ``ValidationError`` of ``model`` as the project's one-line message about
+    its first problem: ``<where>.<field>: must be an integer >= 1 (got 2.5)``."""
+    # An unknown key first: the value it was meant for is then "missing" too.
+    errors = sorted(error.errors(), key=lambda e: e["type"] not in (
+        "unexpected_keyword_argument", "extra_forbidden"))
+    first = errors[0]
     loc = [str(part) for part in first["loc"] if not isinstance(part, int)]
     path = ".".join([where, *loc]) if loc else where
     kind, ctx = first["type"], first.get("ctx") or {}
+    fields = _fields_at(model, loc) if model is not None else {}
     bound = next((k for k in _BOUND_WORDS if k in ctx), None)
     if bound:
         problem = f"must be {_BOUND_WORDS[bound]} {ctx[bound]}"
     elif kind in ("unexpected_keyword_argument", "extra_forbidden"):
-        known = ", ".join(fields or {})
+        known = ", ".join(fields)
         problem = "unknown parameter" + (f" (known: {known})" if known else "")
+    elif kind == "literal_error":
+        problem = f"must be one of {ctx.get('expected', '').replace(chr(39), '')}"
+    elif kind in ("missing_argument", "missing"):
+        return ConfigError(f"{path}: is required")
     else:
         words = next((w for k, w in _TYPE_WORDS.items() if kind.startswith(k)), None)
         problem = f"must be {words}" if words else first["msg"].removeprefix("Value error, ")
-        metadata = getattr((fields or {}).get(loc[0]) if loc else None, "metadata", ())
+        metadata = getattr(fields.get(loc[-1]) if loc else None, "metadata", ())
         limits = [f"{op} {getattr(m, name)}" for m in metadata
                   for name, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
                   if getattr(m, name, None) is not None]
         if words and limits:
             problem += " " + " and ".join(limits)
     return ConfigError(f"{path}: {problem} (got {first.get('input')!r})")
+
+
+def settings_from(model: type[T], block: Any, where: str, **derived: Any) -> T:
+    """The settings ``model`` of a parameter ``block`` (a mapping), every field not given
+    taking its declared default; a problem raises a ConfigError naming ``<where>.<field>``.
+    ``derived`` fields come from elsewhere than the block."""
+    if block is None:
+        block = {}
+    if not isinstance(block, Mapping):
+        raise ConfigError(f"{where}: must be a mapping of parameters (got {block!r})")
+    try:
+        return model(**{**block, **derived})
+    except ValidationError as exc:
+        raise config_error(exc, where, model) from None
 
 
 def listed(value: Any) -> list:

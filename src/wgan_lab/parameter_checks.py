@@ -12,9 +12,9 @@ from typing import Any
 
 from wgan_lab.core import Registry
 from wgan_lab.gan.config import TrainingConfig
-from wgan_lab.optuna_storage import check_database_url
-from wgan_lab.study.jobs import StudySettings
-from wgan_lab.tuning.search import TuneSettings
+from wgan_lab.experiments.store import check_database_url
+from wgan_lab.experiments.seeds import StudySettings
+from wgan_lab.experiments.search import TuneSettings
 from wgan_lab.variants import family
 
 

@@ -108,68 +108,6 @@ def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-class TrainingTracker:
-    """Logs one variant's training; a no-op when no MLflow run is active or not ``enabled``.
-
-    MLflow failures during training are logged once and then ignored, so that
-    a tracking outage never costs the trained model.
-    """
-
-    def __init__(self, variant: str, training_params: dict[str, Any], enabled: bool = True
-                 ) -> None:
-        self.variant = variant
-        self._enabled = enabled
-        self.run_id: str | None = None
-        self._params = training_params
-        self._child = False
-        self._safe = _LogOnce(variant, "training goes on and the model is saved locally")
-
-    def __enter__(self) -> TrainingTracker:
-        parent = mlflow.active_run()
-        if parent is None or not self._enabled:
-            return self
-
-        def start() -> None:
-            # A run that trains several variants gives each a child run.
-            if len(run_context().training_variants) > 1:
-                tags = {k: v for k, v in parent.data.tags.items() if not k.startswith("mlflow.")}
-                tags.update(variant=self.variant,
-                            architecture=str(self._params.get("model", {}).get("architecture")))
-                mlflow.start_run(run_name=self.variant, nested=True, tags=tags)
-                self._child = True
-                # The same parameter names in every child, so compare lines them up.
-                mlflow.log_params({f"training.{k}": v for k, v in flatten(self._params).items()})
-            self.run_id = mlflow.active_run().info.run_id
-            mlflow.log_dict(self._params, f"config/{self.variant}_training.json")
-            # What "auto" settings resolved to on this machine, searchable in the UI.
-            mlflow.set_tags({k: str(self._params[k]) for k in ("resolved_precision", "replicas")
-                             if k in self._params})
-        self._safe("start", start)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        # Ended even after a logging failure: the child must not stay the active run.
-        if self._child and mlflow.active_run() is not None:
-            try:
-                mlflow.end_run("FAILED" if exc_info[0] else "FINISHED")
-            except Exception as exc:  # noqa: BLE001
-                logger.warning("%s: could not end its MLflow run (%s)", self.variant, exc)
-
-    @property
-    def active(self) -> bool:
-        return self.run_id is not None and not self._safe.failed
-
-    def on_step(self, step: int, row: dict[str, float]) -> None:
-        if self.active:
-            self._safe(f"step {step}", lambda: mlflow.log_metrics(
-                {k: v for k, v in row.items() if k != "step"}, step=step))
-
-    def on_samples(self, step: int, samples: np.ndarray) -> None:
-        if self.active:
-            self._safe(f"samples of step {step}", lambda: mlflow.log_image(
-                image_grid(samples), key="samples", step=step))
-
-
 def registered_model_name(prefix: str, variant: str) -> str:
     """The model registry's name for ``variant``'s generators, e.g. wgan_lab-mnist-wgan_gp."""
     return f"{prefix}-{variant}"
@@ -240,51 +178,6 @@ def promote_if_best(name: str, version: str, fid: float, protocol: str, alias: s
     return True
 
 
-class TrialTracker:
-    """Each trial of a search as a child of the kedro run's MLflow run (a no-op without one).
-
-    Tagged with the study, variant and trial number, with the drawn
-    parameters, the stepped in-training FID, the final metrics and the state
-    (COMPLETE, PRUNED, FAIL), so the MLflow UI can filter and compare trials.
-    A tracking failure is logged once and never stops the search.
-    """
-
-    def __init__(self, study_name: str, variant: str) -> None:
-        self.study_name = study_name
-        self.variant = variant
-        self._open = False
-        self._safe = _LogOnce(f"tuning {study_name}",
-                              "the search goes on and the study keeps every result")
-
-    def start(self, number: int, values: dict[str, Any]) -> None:
-        if mlflow.active_run() is None:
-            return
-
-        def start() -> None:
-            mlflow.start_run(run_name=f"{self.variant} trial {number}", nested=True,
-                             tags={"tune_study": self.study_name, "variant": self.variant,
-                                   "trial": str(number)})
-            self._open = True
-            mlflow.log_params(values)
-        self._safe(f"trial {number}", start)
-
-    def check(self, steps: int, scores: dict[str, float]) -> None:
-        if self._open:
-            self._safe(f"step {steps}", lambda: mlflow.log_metrics(scores, step=steps))
-
-    def end(self, state: str, final: dict[str, float]) -> None:
-        if not self._open:
-            return
-        self._open = False
-
-        def end() -> None:
-            if final:
-                mlflow.log_metrics({f"final_{k}": v for k, v in final.items()})
-            mlflow.set_tag("state", state)
-            mlflow.end_run("FAILED" if state == "FAIL" else "FINISHED")
-        self._safe("end of trial", end)
-
-
 def log_text_artifacts(files: dict[str, str]) -> None:
     """Text files (reports, parameter blocks) into the active MLflow run, if any."""
     if mlflow.active_run() is None:
@@ -293,36 +186,61 @@ def log_text_artifacts(files: dict[str, str]) -> None:
         mlflow.log_text(text, name)
 
 
-class StudyTracker:
-    """A study in MLflow: one parent run, and one child per (variant, seed) under it.
+class RunTracker:
+    """The runs of an experiment in MLflow: a search's trials and a study's jobs, each
+    a child of one parent run; its methods are an experiment's ``RunCallbacks``.
 
-    The runs are made with ``MlflowClient`` in the experiment of the kedro
-    run (a no-op without one). The parent is shared by every process of the
-    study: its creator makes it and the job store keeps its id. A resumed job
-    logs on into its existing child, so each (variant, seed) stays one run.
+    The parent of a search is the kedro run; the parent of a study is shared by
+    every process of the study (its creator makes it, the job store keeps its
+    id). A run whose tags match an existing child (a resumed study job) logs on
+    into it, so each job stays one run. Each child carries its tags, its
+    parameters (under ``param_prefix``), the stepped in-training metrics, the
+    final metrics (``final_*``) and its state (COMPLETE, PRUNED, FAIL). Made with
+    ``MlflowClient`` in the kedro run's experiment; a no-op without one. A
+    tracking failure is logged once and never stops the work.
     """
 
-    def __init__(self, study_name: str) -> None:
-        self.study_name = study_name
-        active = mlflow.active_run()
+    def __init__(self, owner: str, param_prefix: str = "", enabled: bool = True,
+                 goes_on: str = "the work goes on and its store keeps every result") -> None:
+        self.owner = owner
+        self.param_prefix = param_prefix
+        active = mlflow.active_run() if enabled else None
         self.client = mlflow.MlflowClient() if active is not None else None
         self.experiment_id = active.info.experiment_id if active is not None else None
         self.parent_id: str | None = None
         self.child_id: str | None = None
-        self._safe = _LogOnce(f"study {study_name}",
-                              "the study goes on and its job store keeps every result")
+        # Logging into the parent itself (a kedro run that trains one variant).
+        self._adopted = False
+        self._safe = _LogOnce(owner, goes_on)
 
-    def create_parent(self) -> str | None:
-        """A new parent run for the study; returns its id."""
+    @property
+    def run_id(self) -> str | None:
+        """The run this tracker logs into now (None: untracked, or tracking failed)."""
+        return None if self._safe.failed else self.child_id
+
+    def adopt_parent(self) -> None:
+        """Log into the parent run itself; ``end`` leaves it to its owner."""
+        self.child_id, self._adopted = self.parent_id, True
+
+    @classmethod
+    def under_active_run(cls, owner: str, **kwargs: Any) -> RunTracker:
+        """Children of the kedro run itself (a search's trials, a comparison's variants)."""
+        tracker = cls(owner, **kwargs)
+        active = mlflow.active_run()
+        if tracker.client is not None and active is not None:
+            tracker.parent_id = active.info.run_id
+        return tracker
+
+    def create_parent(self, name: str, tags: dict[str, str]) -> str | None:
+        """A new parent run; returns its id."""
         if self.client is None:
             return None
-        run = self._safe("the study's parent run", lambda: self.client.create_run(
-            self.experiment_id, run_name=f"study {self.study_name}",
-            tags={"study": self.study_name, "study_role": "parent"}))
+        run = self._safe("the parent run", lambda: self.client.create_run(
+            self.experiment_id, run_name=name, tags=tags))
         self.parent_id = run.info.run_id if run else None
         return self.parent_id
 
-    def use_parent(self, run_id: str | None) -> None:
+    def use_parent(self, run_id: str | None, name: str, tags: dict[str, str]) -> None:
         """Log under the stored parent; a tracking server that does not hold it (not
         shared between machines) gets a parent of its own."""
         if self.client is None:
@@ -333,35 +251,38 @@ class StudyTracker:
                 self.parent_id = run_id
                 return
         except Exception:  # noqa: BLE001 - a missing run is what we test for
-            logger.warning("study %s: parent run %s is not in this tracking server (%s); "
+            logger.warning("%s: parent run %s is not in this tracking server (%s); "
                            "runs of this process go under a new parent: share "
-                           "MLFLOW_TRACKING_URI between the study's processes",
-                           self.study_name, run_id, mlflow.get_tracking_uri())
-        self.create_parent()
+                           "MLFLOW_TRACKING_URI between the processes", self.owner, run_id,
+                           mlflow.get_tracking_uri())
+        self.create_parent(name, tags)
 
-    def start(self, variant: str, seed: int, params: dict[str, Any]) -> None:
+    def start(self, name: str, tags: dict[str, str], params: dict[str, Any],
+              resume: bool = True) -> None:
+        """A child run under the parent; with ``resume``, the child with these tags if
+        one exists (a study job retried after its process died)."""
         if self.client is None or self.parent_id is None:
             return
-        tags = {"study": self.study_name, "study_role": "run", "variant": variant,
-                "seed": str(seed)}
 
         def start() -> None:
-            found = self.client.search_runs(
-                [self.experiment_id], " and ".join(f"tags.{k} = '{v}'" for k, v in tags.items()),
+            found = resume and self.client.search_runs(
+                [self.experiment_id],
+                " and ".join([f"tags.{k} = '{v}'" for k, v in tags.items()]
+                             + [f"tags.mlflow.parentRunId = '{self.parent_id}'"]),
                 max_results=1)
             if found:
                 self.child_id = found[0].info.run_id
                 self.client.update_run(self.child_id, status="RUNNING")
                 return
-            run = self.client.create_run(self.experiment_id, run_name=f"{variant} seed {seed}",
+            run = self.client.create_run(self.experiment_id, run_name=name,
                                          tags={**tags, "mlflow.parentRunId": self.parent_id})
             self.child_id = run.info.run_id
-            flat = flatten(params)
             self.client.log_batch(self.child_id, params=[
-                mlflow.entities.Param(f"training.{k}", str(v)) for k, v in flat.items()])
-        self._safe(f"{variant} seed {seed}", start)
+                mlflow.entities.Param(f"{self.param_prefix}{k}", str(v))
+                for k, v in flatten(params).items()])
+        self._safe(name, start)
 
-    def step(self, step: int, metrics: dict[str, float]) -> None:
+    def check(self, step: int, metrics: dict[str, float]) -> None:
         if self.child_id is None:
             return
         now = mlflow.utils.time.get_current_time_millis()
@@ -369,21 +290,31 @@ class StudyTracker:
             mlflow.entities.Metric(k, float(v), now, step) for k, v in metrics.items()
             if k != "step"]))
 
+    def samples(self, step: int, images: np.ndarray) -> None:
+        """A grid of generated images at ``step`` (the run's ``samples`` image series)."""
+        if self.child_id is None:
+            return
+        self._safe(f"samples of step {step}", lambda: self.client.log_image(
+            self.child_id, image_grid(images), key="samples", step=step))
+
     def end(self, state: str, final: dict[str, float]) -> None:
         if self.child_id is None:
             return
         child, self.child_id = self.child_id, None
+        if self._adopted:
+            return
         now = mlflow.utils.time.get_current_time_millis()
 
         def end() -> None:
             self.client.log_batch(child, metrics=[
-                mlflow.entities.Metric(f"final_{k}", float(v), now, 0) for k, v in final.items()])
-            self.client.set_terminated(child, state)
+                mlflow.entities.Metric(f"final_{k}", float(v), now, 0) for k, v in final.items()],
+                tags=[mlflow.entities.RunTag("state", state)])
+            self.client.set_terminated(child, "FAILED" if state == "FAIL" else "FINISHED")
         self._safe("end of run", end)
 
     def log_summary(self, metrics: dict[str, float], tags: dict[str, str],
                     files: dict[str, str]) -> None:
-        """The study's summary metrics, verdicts (tags) and report files on the parent."""
+        """Summary metrics, verdicts (tags) and report files on the parent, which ends."""
         if self.client is None or self.parent_id is None:
             return
         now = mlflow.utils.time.get_current_time_millis()
@@ -395,4 +326,39 @@ class StudyTracker:
             for name, text in files.items():
                 self.client.log_text(self.parent_id, text, name)
             self.client.set_terminated(self.parent_id, "FINISHED")
-        self._safe("the study's summary", log)
+        self._safe("the summary", log)
+
+
+
+
+def training_tracker(variant: str, params: dict[str, Any], enabled: bool = True) -> RunTracker:
+    """The MLflow run one variant's training logs into, started: the kedro run itself,
+    or its child when the run trains several variants (a comparison). A no-op when
+    no MLflow run is active or not ``enabled`` (a non-chief worker)."""
+    tracker = RunTracker.under_active_run(
+        variant, param_prefix="training.", enabled=enabled,
+        goes_on="training goes on and the model is saved locally")
+    if tracker.parent_id is None:
+        return tracker
+    if len(run_context().training_variants) <= 1:
+        tracker.adopt_parent()
+    else:
+        parent = tracker._safe("start", lambda: tracker.client.get_run(tracker.parent_id))
+        tags = {k: v for k, v in (parent.data.tags.items() if parent else ())
+                if not k.startswith("mlflow.")}
+        tags.update(variant=variant, architecture=str(params.get("model", {}).get("architecture")))
+        # The same parameter names in every child, so compare lines them up.
+        tracker.start(variant, tags, {k: v for k, v in params.items()
+                                      if k not in ("resolved_precision", "replicas")},
+                      resume=False)
+    run_id = tracker.child_id
+
+    def describe() -> None:
+        tracker.client.log_dict(run_id, params, f"config/{variant}_training.json")
+        # What "auto" settings resolved to on this machine, searchable in the UI.
+        for key in ("resolved_precision", "replicas"):
+            if key in params:
+                tracker.client.set_tag(run_id, key, str(params[key]))
+    if run_id:
+        tracker._safe("start", describe)
+    return tracker

@@ -113,3 +113,24 @@ def test_a_second_run_in_one_process_sees_none_of_the_first_runs_variants(kedro_
     assert children[parents[1].info.run_id] == []
     # The single variant's training metrics are on its own run.
     assert "critic_loss" in client.get_run(parents[1].info.run_id).data.metrics
+
+
+def test_an_error_in_the_data_ends_the_run_in_one_line_too(kedro_project):
+    """Not only parameters: a malformed data file met during ingestion is said the same
+    way, whole on one line, even when it is longer than the console is wide."""
+    import gzip
+
+    raw = kedro_project / "data/01_raw/mnist"
+    write_idx_source(raw)
+    labels = raw / "train-labels-idx1-ubyte.gz"
+    labels.write_bytes(gzip.compress(gzip.decompress(labels.read_bytes())[:-5]))
+    proc = subprocess.run([sys.executable, "-m", "kedro", "run", "--pipelines=data_processing"],
+                          cwd=kedro_project, env={**os.environ, "DO_NOT_TRACK": "1",
+                                                  "COLUMNS": "60"},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    last = [line for line in proc.stderr.splitlines() if line.strip()][-1]
+    assert last.startswith("Error: ") and "train-labels-idx1-ubyte.gz" in last
+    assert "declares shape" in last and len(last) > 60
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert not (kedro_project / "data/05_model_input").exists()

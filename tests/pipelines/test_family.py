@@ -1,13 +1,12 @@
 """The variant family is configuration: pipelines per variant, and `compare` picks from parameters."""
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from tests.configs import variants
-from tests.conftest import kedro_run_cli
+from tests.conftest import kedro_run_cli, with_real_mnist
 from wgan_lab.core import UnknownNameError
 from wgan_lab.variants import compared, family, load_parameters
 
@@ -69,9 +68,9 @@ def test_unknown_compare_variant_names_the_known_ones():
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_new_variants_train_in_the_quick_environment(kedro_project, shared_mnist):
+def test_new_variants_train_in_the_quick_environment(kedro_project, quick_mnist_classifier):
     """`kedro run --pipelines=compare --env quick` over the four new variants, on real MNIST."""
-    shutil.copytree(shared_mnist, kedro_project / "data/01_raw/mnist")
+    with_real_mnist(kedro_project, quick_mnist_classifier)
     picked = "+".join(NEW_VARIANTS)
     kedro_run_cli(kedro_project, "--pipelines=compare", "--env=quick",
                   f"--params=compare.variants={picked}")

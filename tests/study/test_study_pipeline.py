@@ -16,7 +16,7 @@ import yaml
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from tests.conftest import kedro_run_cli, write_idx_source
+from tests.conftest import kedro_run_cli, with_real_mnist, write_idx_source
 from wgan_lab.variants import load_parameters
 
 ENV = "studytest"
@@ -67,8 +67,8 @@ def job(trial):
 
 @pytest.mark.integration
 def test_two_processes_share_the_jobs_and_one_tracking_server(
-        kedro_project, shared_mnist, mlflow_server, spawn):
-    shutil.copytree(shared_mnist, kedro_project / "data/01_raw/mnist")
+        kedro_project, quick_mnist_classifier, mlflow_server, spawn):
+    with_real_mnist(kedro_project, quick_mnist_classifier)
     make_env(kedro_project, {"variants": ["gan", "wgan_gp", "wgan_gp_nan"], "seeds": [0, 1],
                              "budget": {"unit": "steps", "amount": 120}, "eval_every": 20},
              variants=("gan", "wgan_gp"),
@@ -77,17 +77,14 @@ def test_two_processes_share_the_jobs_and_one_tracking_server(
     env = {**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "300", "MLFLOW_TRACKING_URI": mlflow_server}
     logs = [open(kedro_project / f"study_{i}.log", "w") for i in range(2)]
     client = MlflowClient(mlflow_server)
-    procs = [spawn(study_command(), cwd=kedro_project, env=env, stdout=logs[0],
-                   stderr=subprocess.STDOUT)]
     # Known gap: two processes that start at the same moment on a tracking server
     # without the experiment can both try to create it inside kedro-mlflow's hook
     # (seen once under CI load despite the project hook that creates it first), so
-    # the second starts once the experiment exists.
-    deadline = time.monotonic() + 300
-    while client.get_experiment_by_name("wgan_lab") is None and time.monotonic() < deadline:
-        time.sleep(0.5)
-    procs.append(spawn(study_command(), cwd=kedro_project, env=env, stdout=logs[1],
-                       stderr=subprocess.STDOUT))
+    # the experiment exists before both start, together: a process that started
+    # later could find every job already done by the other.
+    client.create_experiment("wgan_lab")
+    procs = [spawn(study_command(), cwd=kedro_project, env=env, stdout=log,
+                   stderr=subprocess.STDOUT) for log in logs]
     for proc, log in zip(procs, logs):
         assert proc.wait(timeout=900) == 0, (kedro_project / log.name).read_text()[-3000:]
 

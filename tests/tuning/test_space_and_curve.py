@@ -6,10 +6,10 @@ import pytest
 from tests.configs import tiny_params
 from wgan_lab.core import ConfigError
 from wgan_lab.gan.config import TrainingConfig
-from wgan_lab.tuning.report import budget_comparison, budget_curve, build_budget_comparison
-from wgan_lab.tuning.space import apply, as_parameters, parse_space
+from wgan_lab.reporting.tune import budget_comparison, budget_curve, build_budget_comparison
+from wgan_lab.experiments.space import apply, as_parameters, parse_space
 from wgan_lab.variants import family, load_parameters
-from wgan_lab.tuning.search import TuneSettings, default_study_name, open_study, stored_studies
+from wgan_lab.experiments.search import TuneSettings, default_study_name, open_study, stored_studies
 
 
 def test_every_configured_space_is_valid_and_keeps_what_defines_its_variant():
@@ -59,7 +59,7 @@ def test_drawn_values_make_a_valid_configuration():
 def test_budget_curve_matches_a_hand_count():
     # Three trials: 5, pruned (no value), 3. Of the 6 orders, the best of the first
     # trial is 5 in 2, none in 2, 3 in 2; of the first two: 3 in 4 orders, 5 in 2.
-    curve = budget_curve(np.array([5.0, np.nan, 3.0]), resamples=6000, seed=1)
+    curve = budget_curve(np.array([5.0, np.nan, 3.0]))
     assert curve["as_run"].tolist() == [5.0, 5.0, 3.0]
     assert curve["low"].tolist() == [3.0, 3.0, 3.0]
     assert curve["high"][0] == np.inf and curve["high"][1] == 5.0 and curve["high"][2] == 3.0
@@ -97,7 +97,7 @@ def test_budget_comparison_puts_each_stored_study_of_the_budget_on_one_axis(tmp_
     names = {v: default_study_name(v, "cpu_seconds", 300) for v in ("gan", "wgan", "wgan_gp")}
     studies = stored_studies(settings["gan"], names)
     assert set(studies) == {"gan", "wgan"}  # wgan_gp was never searched
-    _, table = budget_comparison(studies, seed=0)
+    _, table = budget_comparison(studies)
     gan = table[table["variant"] == "gan"].set_index("trials")["median"]
     # One trial drawn from {30, 10, 20, nothing}, each a quarter: the median is 20.
     assert gan[1] == 20.0 and gan[4] == 10.0 and len(gan) == 4

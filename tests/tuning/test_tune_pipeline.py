@@ -1,7 +1,6 @@
 """`kedro run --pipelines=tune` for real: Optuna storage, MLflow child runs, parallel and
 killed processes, and a pruned broken setting."""
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,13 +13,13 @@ import yaml
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from tests.conftest import kedro_run_cli, write_idx_source
+from tests.conftest import kedro_run_cli, with_real_mnist, write_idx_source
 from wgan_lab.data.processing import to_unit_range
 from wgan_lab.data.sources import FetchOptions, read_source
 from wgan_lab.evaluation.feature_space import FeatureSpace
-from wgan_lab.evaluation.features import ClassifierConfig, FeatureExtractor, train_classifier
 from wgan_lab.gan.config import TrainingConfig
-from wgan_lab.tuning.search import (TrialObjective, TuneSettings, counts_as_done, open_study,
+from wgan_lab.experiments.store import is_finished
+from wgan_lab.experiments.search import (TrialObjective, TuneSettings, open_study,
                                     run_worker)
 from wgan_lab.variants import family, load_parameters
 
@@ -32,7 +31,7 @@ def load(project, name):
 
 
 def counted(study):
-    return [t for t in study.get_trials() if counts_as_done(t)]
+    return [t for t in study.get_trials() if is_finished(t)]
 
 
 def quick_settings(project, lines: str) -> None:
@@ -49,8 +48,8 @@ def tune_command(*params):
 
 @pytest.mark.integration
 def test_quick_tune_on_real_mnist_tracks_every_trial_and_writes_usable_best_params(
-        kedro_project, shared_mnist):
-    shutil.copytree(shared_mnist, kedro_project / "data/01_raw/mnist")
+        kedro_project, quick_mnist_classifier):
+    with_real_mnist(kedro_project, quick_mnist_classifier)
     kedro_run_cli(kedro_project, "--pipelines=tune", "--env=quick", "--params=tune.variant=wgan")
     study = load(kedro_project, "wgan-steps-60")
     trials = counted(study)
@@ -146,7 +145,7 @@ def test_a_killed_process_loses_only_its_running_trial(kedro_project, spawn):
     trials = counted(study)
     assert len(trials) == 3
     lost = study.trials[killed]
-    assert lost.state == TrialState.FAIL and not counts_as_done(lost)
+    assert lost.state == TrialState.FAIL and not is_finished(lost)
     # Its settings were queued again and run; the trials done before were not rerun.
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
     assert len(retried) == 1 and retried[0].params == lost.params
@@ -154,12 +153,11 @@ def test_a_killed_process_loses_only_its_running_trial(kedro_project, spawn):
 
 
 @pytest.mark.integration
-def test_a_broken_setting_is_pruned_early(shared_mnist, tmp_path):
+def test_a_broken_setting_is_pruned_early(shared_mnist, quick_mnist_extractor, tmp_path):
     splits = read_source("mnist", shared_mnist, FetchOptions(download=False))
     train_x, test_x = to_unit_range(splits.train_images), to_unit_range(splits.test_images)
-    model, _ = train_classifier(train_x[:6000], splits.train_labels[:6000], test_x[:2000],
-                                splits.test_labels[:2000], ClassifierConfig(epochs=1))
-    space = FeatureSpace(FeatureExtractor(model), "domain classifier", 10)
+    extractor, _ = quick_mnist_extractor
+    space = FeatureSpace(extractor, "domain classifier", 10)
     parameters = load_parameters()
     tune = {**parameters["tune"], "variant": "gan", "trials": 4,
             "storage": f"sqlite:///{tmp_path / 'optuna.db'}",
@@ -176,8 +174,13 @@ def test_a_broken_setting_is_pruned_early(shared_mnist, tmp_path):
     # nothing is learnt: the generator stays at its random start.
     for rate in (2e-4, 3e-4, 1e-9):
         study.enqueue_trial({"optimizer.learning_rate": rate})
-    objective = TrialObjective(settings, family(parameters)["gan"], train_x[:20000],
-                               test_x, space)
+    # The classic GAN recipe on the small MLP (fast, and it learns within the first
+    # check): the pruner, not the network, is under test.
+    gan = family(parameters)["gan"]
+    training = {**gan, "model": {**gan["model"], "architecture": "mlp", "hidden_units": [128, 128]},
+                "optimizer": {**gan["optimizer"], "critic_learning_rate": 2e-4, "beta_1": 0.5,
+                              "beta_2": 0.999, "ema_decay": 0.0}}
+    objective = TrialObjective(settings, training, train_x[:20000], test_x, space)
     run_worker(study, objective, trials=3)
     sound, broken = study.trials[:2], study.trials[2]
     assert [t.state for t in sound] == [TrialState.COMPLETE, TrialState.COMPLETE]

@@ -100,27 +100,12 @@ def compute_metrics(real: np.ndarray, fake: np.ndarray, extractor: Extractor | N
     ``real_features``/``fake_features``: the extractor's (features, probabilities)
     of them when already computed.
     """
-    result: dict[str, float] = {
-        "n_real": len(real), "n_fake": len(fake),
-        "sliced_wasserstein": metrics.sliced_wasserstein(
-            real, fake, protocol.swd_projections, protocol.seed),
-    }
-    if extractor is None:
-        return result
-    real_features, real_probs = real_features or extractor(real)
-    fake_features, fake_probs = fake_features or extractor(fake)
-    result["fid"] = metrics.fid(real_features, fake_features)
-    result["kid"], result["kid_std"] = metrics.kid(
-        real_features, fake_features, protocol.kid_subsets, protocol.kid_subset_size,
-        protocol.seed)
-    result.update(metrics.precision_recall_density_coverage(real_features, fake_features,
-                                                            protocol.k))
-    if fake_probs is not None and real_probs is not None:
-        n_classes = fake_probs.shape[1]
-        predicted = fake_probs.argmax(axis=1)
-        result["classifier_score"] = metrics.classifier_score(fake_probs)
-        result["classes_covered"] = metrics.classes_covered(predicted, n_classes)
-        result["class_kl"] = metrics.histogram_kl(
-            metrics.class_histogram(predicted, n_classes),
-            metrics.class_histogram(real_probs.argmax(axis=1), n_classes))
+    if extractor is not None:
+        real_features = real_features or extractor(real)
+        fake_features = fake_features or extractor(fake)
+    samples = metrics.Samples(real, fake, protocol, real_features, fake_features)
+    result: dict[str, float] = {"n_real": len(real), "n_fake": len(fake)}
+    for name, metric in metrics.METRICS.items():
+        if samples.has(metric.needs):
+            result[name] = metric.compute(samples)
     return result

@@ -6,7 +6,13 @@ FID (Heusel et al. 2017), KID (Binkowski et al. 2018), precision/recall
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
+
+from wgan_lab.core import Registry
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
@@ -137,3 +143,76 @@ def sliced_wasserstein(real: np.ndarray, fake: np.ndarray, projections: int = 25
     directions /= np.linalg.norm(directions, axis=0, keepdims=True)
     px, py = np.sort(x @ directions, axis=0), np.sort(y @ directions, axis=0)
     return float(np.abs(px - py).mean())
+
+
+# ----- the registry: every number of the evaluation protocol, once -------------
+class Samples:
+    """What the metrics of one comparison read: both image sets, and the domain
+    features and class probabilities of each (None without a feature space).
+    Metrics computed together (KID and its spread; precision, recall, density and
+    coverage) are computed once."""
+
+    def __init__(self, real, fake, protocol, real_out=None, fake_out=None) -> None:
+        self.real, self.fake, self.protocol = real, fake, protocol
+        self.real_features, self.real_probs = real_out if real_out is not None else (None, None)
+        self.fake_features, self.fake_probs = fake_out if fake_out is not None else (None, None)
+
+    @functools.cached_property
+    def kid(self) -> tuple[float, float]:
+        p = self.protocol
+        return kid(self.real_features, self.fake_features, p.kid_subsets, p.kid_subset_size,
+                   p.seed)
+
+    @functools.cached_property
+    def prdc(self) -> dict[str, float]:
+        return precision_recall_density_coverage(self.real_features, self.fake_features,
+                                                 self.protocol.k)
+
+    @functools.cached_property
+    def predicted(self) -> tuple[np.ndarray, np.ndarray, int]:
+        n_classes = self.fake_probs.shape[1]
+        return self.fake_probs.argmax(axis=1), self.real_probs.argmax(axis=1), n_classes
+
+    def has(self, needs: str) -> bool:
+        if needs == "features":
+            return self.real_features is not None and self.fake_features is not None
+        if needs == "classes":
+            return self.real_probs is not None and self.fake_probs is not None
+        return True
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number of the protocol: its label in reports, which way is better (None: a
+    spread, no better way), what it reads, how it is computed, and whether the
+    study's summary table leads with it."""
+
+    label: str
+    lower_is_better: bool | None
+    needs: str                      # pixels | features | classes
+    compute: Callable[[Samples], float]
+    headline: bool = False
+
+
+METRICS: Registry[Metric] = Registry("metric", {
+    "sliced_wasserstein": Metric(
+        "sliced Wasserstein (pixels)", True, "pixels",
+        lambda s: sliced_wasserstein(s.real, s.fake, s.protocol.swd_projections, s.protocol.seed)),
+    "fid": Metric("FID (lower is better)", True, "features",
+                  lambda s: fid(s.real_features, s.fake_features), headline=True),
+    "kid": Metric("KID", True, "features", lambda s: s.kid[0], headline=True),
+    "kid_std": Metric("KID std", None, "features", lambda s: s.kid[1]),
+    "precision": Metric("precision", False, "features", lambda s: s.prdc["precision"],
+                        headline=True),
+    "recall": Metric("recall", False, "features", lambda s: s.prdc["recall"], headline=True),
+    "density": Metric("density", False, "features", lambda s: s.prdc["density"]),
+    "coverage": Metric("coverage", False, "features", lambda s: s.prdc["coverage"]),
+    "classifier_score": Metric("classifier score", False, "classes",
+                               lambda s: classifier_score(s.fake_probs)),
+    "classes_covered": Metric("classes covered", False, "classes",
+                              lambda s: classes_covered(s.predicted[0], s.predicted[2]),
+                              headline=True),
+    "class_kl": Metric("class KL", True, "classes", lambda s: histogram_kl(
+        class_histogram(s.predicted[0], s.predicted[2]),
+        class_histogram(s.predicted[1], s.predicted[2]))),
+})

@@ -100,6 +100,24 @@ def compare_groups(a, b, confidence: float = CONFIDENCE, resamples: int = RESAMP
                       float(test.pvalue), relabellings <= resamples)
 
 
+def best_of_k_quantiles(values, q: float) -> np.ndarray:
+    """The q-quantile (inverted CDF) of the best (lowest) of k values drawn without
+    replacement from ``values``, for k = 1..n, exactly: with the values sorted,
+    P(best of k <= the i-th smallest) = 1 - C(n - i, k) / C(n, k).
+
+    Lucic et al.'s budget-curve band, computed instead of sampled from shuffles.
+    +inf (a trial that found nothing) sorts last like any value.
+    """
+    ordered = np.sort(np.asarray(values, dtype=float))
+    n = len(ordered)
+    out = np.empty(n)
+    for k in range(1, n + 1):
+        cdf = np.array([1 - comb(n - i, k) / comb(n, k) for i in range(1, n + 1)])
+        # A tolerance for the float sums: a CDF equal to q is at the quantile.
+        out[k - 1] = ordered[int(np.argmax(cdf >= q - 1e-12))]
+    return out
+
+
 def expected_best_of_k(values, lower_is_better: bool = True) -> np.ndarray:
     """E[best of k runs drawn without replacement from ``values``], for k = 1..n.
 

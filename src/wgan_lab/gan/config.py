@@ -20,10 +20,9 @@ import json
 from dataclasses import field
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, ValidationError
-from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic import Field, ValidationError
 
-from wgan_lab.core import ConfigError, config_error
+from wgan_lab.core import ConfigError, Count, config_error, section
 
 from .losses import LOSSES
 from .networks import CRITIC_NORMS, NETWORKS, image_shape_problem
@@ -35,9 +34,6 @@ DISTRIBUTIONS = ("auto", "default", "one_device", "mirrored", "multi_worker")
 RESUME = ("auto", "never")
 
 
-# Frozen, typed, and no field that is not declared.
-section = pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
-Count = Annotated[int, Field(ge=1)]
 
 
 @section
@@ -115,7 +111,7 @@ def _section_from_params(cls, values: Any, where: str):
     try:
         return cls(**values)
     except ValidationError as exc:
-        raise config_error(exc, where, cls.__pydantic_fields__) from None
+        raise config_error(exc, where, cls) from None
 
 
 @section
@@ -142,7 +138,7 @@ class TrainingConfig:
         try:
             config = cls(**values)
         except ValidationError as exc:
-            raise config_error(exc, prefix, cls.__pydantic_fields__) from None
+            raise config_error(exc, prefix, cls) from None
         config.validate(prefix)
         return config
 
@@ -166,7 +162,7 @@ class TrainingConfig:
             raise ConfigError(f"{prefix}.{path}: {problem} (got {value(path)!r})")
 
         model, objective = self.model, self.objective
-        optimizer, schedule = self.optimizer, self.schedule
+        optimizer = self.optimizer
         for path, names in (("model.architecture", NETWORKS.names),
                             ("model.critic_norm", CRITIC_NORMS.names),
                             ("objective.loss", LOSSES.names),

@@ -15,13 +15,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
 import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from wgan_lab.core import ProjectError
+from pydantic import Field
+
+from wgan_lab.core import Count, ProjectError, section
 from wgan_lab.progress import Progress
 
 from .checkpoints import CheckpointStore
@@ -44,13 +47,13 @@ class NonFiniteLossError(ProjectError, FloatingPointError):
 # cpu_seconds: the process's CPU time in training (all its threads), which other
 # processes on the machine do not eat into: for runs that share a machine.
 # Time in sampling, evaluation and checkpoints counts in neither.
-BUDGET_UNITS = ("steps", "seconds", "cpu_seconds")
+BUDGET_UNITS = ("steps", "seconds", "cpu_seconds")  # as Budget.unit declares them
 BUDGET_WORDS = {"steps": "generator steps",
                 "seconds": "s of training (wall clock, evaluation excluded)",
                 "cpu_seconds": "CPU seconds of training (evaluation excluded)"}
 
 
-@dataclass(frozen=True)
+@section
 class Budget:
     """How long ``fit`` trains: ``amount`` of ``unit``, summed over resumes.
 
@@ -59,17 +62,10 @@ class Budget:
     ``schedule.eval_every``: what a search reports to its pruner.
     """
 
-    unit: str
-    amount: float
-    max_steps: int | None = None
-    checks: int = 0
-
-    def __post_init__(self) -> None:
-        if self.unit not in BUDGET_UNITS:
-            raise ValueError(f"budget unit must be one of {', '.join(BUDGET_UNITS)} "
-                             f"(got {self.unit!r})")
-        if not self.amount > 0:
-            raise ValueError(f"budget amount must be positive (got {self.amount})")
+    unit: Literal["steps", "seconds", "cpu_seconds"]
+    amount: Annotated[float, Field(gt=0)]
+    max_steps: Count | None = None
+    checks: Annotated[int, Field(ge=0)] = 0
 
     @classmethod
     def of_schedule(cls, schedule) -> Budget:

@@ -1,4 +1,4 @@
-"""Nodes of the reporting pipelines: thin adapters over ``wgan_lab.evaluation.report``."""
+"""Nodes of the reporting pipelines: thin adapters over ``wgan_lab.reporting.compare``."""
 from __future__ import annotations
 
 import logging
@@ -11,7 +11,7 @@ from wgan_lab.data.images import ImageSplits
 from wgan_lab.data.processing import from_unit_range
 from wgan_lab.evaluation.evaluate import generate, interpolate
 from wgan_lab.evaluation.metrics import class_histogram
-from wgan_lab.evaluation.report import VariantRun, build_report
+from wgan_lab.reporting.compare import VariantRun, build_report
 from wgan_lab.visualize import image_grid
 
 logger = logging.getLogger(__name__)

@@ -7,16 +7,27 @@ from typing import Any
 import numpy as np
 
 from wgan_lab.evaluation.feature_space import FeatureSpace
+from wgan_lab.experiments.analysis import run_records
+from wgan_lab.experiments.seeds import (StudyJob, StudySettings, open_job_store, run_jobs,
+                                        stored_settings)
+from wgan_lab.experiments.store import RunCallbacks
 from wgan_lab.gan.losses import LOSSES
-from wgan_lab.study.analysis import run_records
-from wgan_lab.study.jobs import StudySettings, open_job_store, run_jobs, stored_settings
-from wgan_lab.study.report import build_study_report
-from wgan_lab.study.runner import JobCallbacks, StudyJob
-from wgan_lab.tracking import StudyTracker
+from wgan_lab.reporting.study import build_study_report
+from wgan_lab.tracking import RunTracker
 from wgan_lab.variants import family
 
 # The job store keeps the MLflow parent run every process of the study logs under.
 PARENT_ATTR = "mlflow_parent_run_id"
+
+
+def study_tracker(settings: StudySettings) -> RunTracker:
+    """The study's runs in MLflow: a parent, and a child per (variant, seed)."""
+    return RunTracker(f"study {settings.name}", param_prefix="training.")
+
+
+def parent_run(settings: StudySettings) -> tuple[str, dict[str, str]]:
+    """The name and tags of the study's MLflow parent run."""
+    return f"study {settings.name}", {"study": settings.name, "study_role": "parent"}
 
 
 def study_settings(study: dict[str, Any], parameters: dict[str, Any]) -> StudySettings:
@@ -29,13 +40,15 @@ def run_study(train_images: np.ndarray, test_images: np.ndarray, feature_space: 
               ) -> str:
     """Run queued (variant, seed) jobs of the study until none is left; returns its name."""
     settings = study_settings(study, parameters)
-    tracker = StudyTracker(settings.name)
+    tracker = study_tracker(settings)
+    parent = parent_run(settings)
     store = open_job_store(
-        settings, on_create=lambda study: study.set_user_attr(PARENT_ATTR, tracker.create_parent()))
-    tracker.use_parent(store.user_attrs.get(PARENT_ATTR))
+        settings, on_create=lambda job_store: job_store.set_user_attr(
+            PARENT_ATTR, tracker.create_parent(*parent)))
+    tracker.use_parent(store.user_attrs.get(PARENT_ATTR), *parent)
     job = StudyJob(settings, family(parameters), train_images, test_images, feature_space,
                    evaluation["protocol"],
-                   JobCallbacks(tracker.start, tracker.step, tracker.end))
+                   RunCallbacks(tracker.start, tracker.check, tracker.end))
     run_jobs(store, job)
     return settings.name
 
@@ -49,17 +62,16 @@ def report_study(study: dict[str, Any], evaluation: dict[str, Any], parameters: 
     variants = family(parameters)
     wasserstein = [v for v in settings.variants
                    if LOSSES[variants[v]["objective"]["loss"]].estimates_wasserstein]
-    baseline = str((study or {}).get("baseline", "gan"))
     protocol = evaluation["protocol"]
     protocol_text = (f"{protocol['n_samples']} generated vs {protocol['n_samples']} test images "
                      f"in the domain classifier's features (seed {protocol['seed']})")
-    report = build_study_report(run_records(store, settings), settings, wasserstein, baseline,
-                                protocol_text)
+    report = build_study_report(run_records(store, settings), settings, wasserstein,
+                                settings.baseline, protocol_text)
     files = {"study_report.html": report.html, "study_report.md": report.markdown,
              "study_runs.csv": report.runs_csv,
              "study_summary.json": json.dumps(report.summary, indent=2, allow_nan=True)}
-    tracker = StudyTracker(settings.name)
-    tracker.use_parent(store.user_attrs.get(PARENT_ATTR))
+    tracker = study_tracker(settings)
+    tracker.use_parent(store.user_attrs.get(PARENT_ATTR), *parent_run(settings))
     metrics = {f"{row['variant']}.{row['metric']}.{key}": row[key]
                for row in report.summary["summary"] for key in ("mean", "median", "ci_low", "ci_high")
                if row[key] is not None}

@@ -11,8 +11,8 @@ from PIL import Image
 from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.gan.trainer import Callbacks, GANTrainer
 from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
-from wgan_lab.evaluation.report import training_curves
-from wgan_lab.tracking import TrainingTracker, log_trained_generator, registered_model_name
+from wgan_lab.reporting.compare import training_curves
+from wgan_lab.tracking import log_trained_generator, registered_model_name, training_tracker
 from wgan_lab.visualize import image_grid
 
 
@@ -37,21 +37,28 @@ def train_variant(
     # Only the chief of a multi-worker cluster logs to MLflow.
     params = {**config.as_dict(), "resolved_precision": trainer.precision,
               "replicas": trainer.replicas}
-    with TrainingTracker(variant, params, enabled=trainer.is_chief) as tracker:
-        def on_samples(step: int, samples: np.ndarray) -> None:
-            grids[f"step_{step:07d}"] = image_grid(samples)
-            tracker.on_samples(step, samples)
+    tracker = training_tracker(variant, params, enabled=trainer.is_chief)
+    run_id = tracker.run_id
 
-        def evaluate(step: int, generator: keras.Model) -> dict[str, float]:
-            scores = fid_of(step, generator)
-            tracker.on_step(step, scores)
-            return scores
+    def on_samples(step: int, samples: np.ndarray) -> None:
+        grids[f"step_{step:07d}"] = image_grid(samples)
+        tracker.samples(step, samples)
 
-        callbacks = Callbacks(on_step=tracker.on_step, on_samples=on_samples,
-                              evaluate=evaluate if fid_of else None)
+    def evaluate(step: int, generator: keras.Model) -> dict[str, float]:
+        scores = fid_of(step, generator)
+        tracker.check(step, scores)
+        return scores
+
+    callbacks = Callbacks(on_step=tracker.check, on_samples=on_samples,
+                          evaluate=evaluate if fid_of else None)
+    try:
         result = trainer.fit(train_images, checkpoint_dir, callbacks)
+    except BaseException:
+        tracker.end("FAIL", {})
+        raise
+    tracker.end("COMPLETE", {})
     return (result.generator, result.critic, result.history, result.evaluations, grids,
-            image_grid(result.samples), tracker.run_id or "")
+            image_grid(result.samples), run_id or "")
 
 
 def log_generator(generator: keras.Model, history: pd.DataFrame, run_id: str,

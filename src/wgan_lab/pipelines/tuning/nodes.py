@@ -6,10 +6,11 @@ from typing import Any
 import numpy as np
 
 from wgan_lab.evaluation.feature_space import FeatureSpace
-from wgan_lab.tracking import TrialTracker, log_text_artifacts
-from wgan_lab.tuning.report import build_budget_comparison, build_tuning_report
-from wgan_lab.tuning.search import (TrialCallbacks, TrialObjective, TuneSettings,
-                                    default_study_name, open_study, run_worker, stored_studies)
+from wgan_lab.experiments.search import (TrialObjective, TuneSettings, default_study_name,
+                                         open_study, run_worker, stored_studies)
+from wgan_lab.experiments.store import RunCallbacks
+from wgan_lab.reporting.tune import build_budget_comparison, build_tuning_report
+from wgan_lab.tracking import RunTracker, log_text_artifacts
 from wgan_lab.variants import family
 
 
@@ -23,10 +24,10 @@ def tune_variant(train_images: np.ndarray, test_images: np.ndarray, feature_spac
     """Run trials of ``tune.variant``'s study until ``tune.trials`` are done; returns its name."""
     settings = tune_settings(tune, parameters)
     study = open_study(settings)
-    tracker = TrialTracker(settings.study_name, settings.variant)
+    tracker = RunTracker.under_active_run(f"tuning {settings.study_name}")
     objective = TrialObjective(settings, family(parameters)[settings.variant], train_images,
                                test_images, feature_space,
-                               TrialCallbacks(tracker.start, tracker.check, tracker.end))
+                               RunCallbacks(tracker.start, tracker.check, tracker.end))
     run_worker(study, objective, settings.trials)
     return settings.study_name
 
@@ -52,7 +53,7 @@ def compare_budgets(tune: dict[str, Any], parameters: dict[str, Any]
                     ) -> tuple[dict[str, str], Any]:
     """Budget curves of every variant searched at this run's budget, in one figure."""
     settings = tune_settings(tune, parameters)
-    names = {variant: default_study_name(variant, settings.budget_unit, settings.budget)
+    names = {variant: default_study_name(variant, settings.budget.unit, settings.budget.amount)
              for variant in family(parameters)}
     studies = stored_studies(settings, names)
     html, markdown, figure = build_budget_comparison(studies, settings)

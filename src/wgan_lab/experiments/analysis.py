@@ -15,10 +15,11 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from wgan_lab.evaluation.report import LATE_FRACTION, estimate_tracks_fid, late_stability
+from wgan_lab.evaluation.measures import LATE_FRACTION, estimate_tracks_fid, late_stability
 from wgan_lab.evaluation.statistics import bootstrap_interval, compare_groups
 
-from .jobs import ERROR_ATTR, RESULT_ATTR, StudySettings, is_finished, job_trials
+from .seeds import StudySettings, job_trials
+from .store import ERROR_ATTR, RESULT_ATTR, is_finished
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 # Per-run measures derived from the in-training checks.
@@ -70,7 +71,7 @@ def run_measures(curve: list[dict[str, float]], n_classes: int) -> dict[str, flo
     comparison report measures one run: Spearman's rho of the critic's
     Wasserstein estimate (real-minus-fake score gap) against FID (> 0 when the
     estimate falls as the samples improve), late-training FID jitter around
-    its trend, and mode-collapse events (``evaluation.report``)."""
+    its trend, and mode-collapse events (``evaluation.measures``)."""
     out = {name: np.nan for name in RUN_MEASURES}
     if not curve:
         return out

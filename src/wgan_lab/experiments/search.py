@@ -13,11 +13,12 @@ number from the storage; the higher one sees it is surplus and gives way.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import os
-import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import keras
@@ -25,15 +26,14 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from wgan_lab.core import ConfigError, Count, Registry, UnknownNameError, section, settings_from
 from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
-from wgan_lab.core import ConfigError
 from wgan_lab.gan.config import TrainingConfig
-from wgan_lab.core import Registry, UnknownNameError
-from wgan_lab.gan.trainer import BUDGET_UNITS, Budget, Callbacks, GANTrainer
-from wgan_lab.optuna_storage import (DONE, RUN, WAIT, open_storage, storage_settings,
-                                     work_until_done)
+from wgan_lab.gan.trainer import Budget, Callbacks, GANTrainer
 
 from .space import Dimension, apply, parse_space
+from .store import (DONE, RUN, SURPLUS_ATTR, WAIT, Heartbeat, RunCallbacks, guarded_run,
+                    is_finished, open_storage, work_until_done)
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +49,6 @@ PRUNERS = Registry("pruner", {
         reduction_factor=int(cfg.get("reduction_factor", 3))),
     "none": lambda cfg: optuna.pruners.NopPruner(),
 })
-# A trial that failed with an error of its own carries it here (a killed one does not).
-ERROR_ATTR = "error"
-SURPLUS_ATTR = "surplus"
 
 
 def default_study_name(variant: str, unit: str, amount: float) -> str:
@@ -63,70 +60,60 @@ class SurplusTrial(RuntimeError):
     """Another process already started the last trial the study asks for."""
 
 
-@dataclass(frozen=True)
+@section
 class TuneSettings:
-    """``tune`` parameters, checked."""
+    """The ``tune`` block: each default written once, here."""
 
     variant: str
-    trials: int
     storage: str
-    study_name: str
+    trials: Count = 30
+    study_name: str | None = None   # None: one study per variant and budget
     seed: int = 0
-    budget_unit: str = "seconds"
-    budget: float = 240.0
-    checks: int = 8
-    eval_samples: int = 1000
-    score_samples: int = 2000
+    budget: Budget = Budget("cpu_seconds", 300)
+    checks: Count = 8
+    eval_samples: Count = 1000
+    score_samples: Count = 2000
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median"})
-    dimensions: tuple[Dimension, ...] = ()
-    # A running trial whose process has not written a heartbeat for grace_seconds
-    # is failed and queued again.
-    heartbeat_seconds: int = 10
-    grace_seconds: int = 40
+    search_space: dict[str, Any] = field(default_factory=dict)
+    heartbeat: Heartbeat = Heartbeat()
+
+    def __post_init__(self) -> None:
+        if self.study_name is None:
+            object.__setattr__(self, "study_name", default_study_name(
+                self.variant, self.budget.unit, self.budget.amount))
 
     @classmethod
     def from_params(cls, tune: dict[str, Any], family: Registry) -> TuneSettings:
         """From the ``tune`` block and the variant family; every problem fails here."""
-        variant = str(tune.get("variant") or "")
+        settings = settings_from(cls, tune, "tune")
         try:
-            family[variant]
+            family[settings.variant]
         except UnknownNameError as exc:
             raise ConfigError(f"tune.variant: {exc}") from None
-        spaces = tune.get("search_space") or {}
-        if variant not in spaces:
-            raise ConfigError(f"tune.search_space.{variant}: no search space for this variant "
-                              f"(spaces exist for: {', '.join(spaces) or 'none'})")
-        dimensions = parse_space(spaces[variant], f"tune.search_space.{variant}")
-        budget = tune.get("budget") or {}
-        unit = budget.get("unit", "seconds")
-        if unit not in BUDGET_UNITS:
-            raise ConfigError(f"tune.budget.unit: must be one of {', '.join(BUDGET_UNITS)} "
-                              f"(got {unit!r})")
-        pruner = dict(tune.get("pruner") or {"name": "median"})
         try:
-            PRUNERS[pruner.get("name", "median")]
+            PRUNERS[settings.pruner.get("name", "median")]
         except UnknownNameError as exc:
             raise ConfigError(f"tune.pruner.name: {exc}") from None
-        settings = cls(
-            variant=variant, trials=int(tune["trials"]),
-            **storage_settings(tune, "tune"),
-            study_name=str(tune.get("study_name")
-                           or default_study_name(variant, unit, budget.get("amount", 240))),
-            seed=int(tune.get("seed", 0)), budget_unit=unit,
-            budget=float(budget.get("amount", 240)), checks=int(tune.get("checks", 8)),
-            eval_samples=int(tune.get("eval_samples", 1000)),
-            score_samples=int(tune.get("score_samples", 2000)), pruner=pruner,
-            dimensions=tuple(dimensions))
-        for name in ("trials", "checks", "eval_samples", "score_samples"):
-            if getattr(settings, name) < 1:
-                raise ConfigError(f"tune.{name}: must be at least 1 (got {getattr(settings, name)})")
-        if settings.budget <= 0:
-            raise ConfigError(f"tune.budget.amount: must be positive (got {settings.budget})")
+        settings.dimensions  # the search space, parsed and checked now
         return settings
+
+    @functools.cached_property
+    def dimensions(self) -> tuple[Dimension, ...]:
+        spaces = self.search_space
+        if self.variant not in spaces:
+            raise ConfigError(f"tune.search_space.{self.variant}: no search space for this "
+                              f"variant (spaces exist for: "
+                              f"{', '.join(k for k in spaces if not k.startswith('_')) or 'none'})")
+        return tuple(parse_space(spaces[self.variant], f"tune.search_space.{self.variant}"))
+
+    @property
+    def trial_budget(self) -> Budget:
+        """The budget of one trial, with its pruning checks."""
+        return dataclasses.replace(self.budget, checks=self.checks)
 
 
 def _storage(settings: TuneSettings) -> optuna.storages.RDBStorage:
-    return open_storage(settings.storage, settings.heartbeat_seconds, settings.grace_seconds)
+    return open_storage(settings.storage, settings.heartbeat)
 
 
 def stored_studies(settings: TuneSettings, names: dict[str, str]) -> dict[str, optuna.Study]:
@@ -165,19 +152,12 @@ def open_study(settings: TuneSettings, create: bool = True) -> optuna.Study:
     return study
 
 
-def counts_as_done(trial: optuna.trial.FrozenTrial) -> bool:
-    """Complete, pruned, or failed with an error of its own (not killed, not surplus)."""
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-        return True
-    return trial.state == TrialState.FAIL and ERROR_ATTR in trial.user_attrs
-
-
 def run_worker(study: optuna.Study, objective: Callable[[optuna.Trial], float],
                trials: int, poll_seconds: float = 5.0) -> int:
     """Run trials of ``study`` until ``trials`` are done; returns how many this process ran."""
     def status() -> tuple[str, str]:
         all_trials = study.get_trials(deepcopy=False)
-        done = sum(counts_as_done(t) for t in all_trials)
+        done = sum(is_finished(t) for t in all_trials)
         running = sum(t.state == TrialState.RUNNING for t in all_trials)
         if done >= trials:
             return DONE, f"{done} of {trials} trials done"
@@ -192,19 +172,10 @@ def check_not_surplus(trial: optuna.Trial, trials: int) -> None:
     """Give way when ``trials`` trials with lower numbers are done or running."""
     earlier = [t for t in trial.study.get_trials(deepcopy=False)
                if t.number < trial.number
-               and (counts_as_done(t) or t.state == TrialState.RUNNING)]
+               and (is_finished(t) or t.state == TrialState.RUNNING)]
     if len(earlier) >= trials:
         trial.set_user_attr(SURPLUS_ATTR, True)
         raise SurplusTrial(f"trial {trial.number}: {trials} trials are already done or running")
-
-
-@dataclass
-class TrialCallbacks:
-    """What the caller wires to MLflow; any may be None."""
-
-    start: Callable[[int, dict[str, Any]], None] | None = None
-    check: Callable[[int, dict[str, float]], None] | None = None
-    end: Callable[[str, dict[str, float]], None] | None = None
 
 
 def training_used(spent: dict[str, float]) -> dict[str, float]:
@@ -225,7 +196,7 @@ class TrialObjective:
 
     def __init__(self, settings: TuneSettings, training: dict[str, Any],
                  train_images: np.ndarray, test_images: np.ndarray, space: FeatureSpace,
-                 callbacks: TrialCallbacks | None = None) -> None:
+                 callbacks: RunCallbacks | None = None) -> None:
         if space.extractor is None:
             raise ConfigError("tune: FID needs a feature space; this dataset has none "
                               "(no labels and no InceptionV3 weights)")
@@ -234,29 +205,18 @@ class TrialObjective:
         self.train_images = train_images
         self.test_images = test_images
         self.space = space
-        self.callbacks = callbacks or TrialCallbacks()
+        self.callbacks = callbacks or RunCallbacks()
 
     def __call__(self, trial: optuna.Trial) -> float:
-        check_not_surplus(trial, self.settings.trials)
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        values = {d.path: d.suggest(trial) for d in self.settings.dimensions}
-        callbacks, state, final = self.callbacks, "FAIL", {}
-        if callbacks.start:
-            callbacks.start(trial.number, values)
-        try:
-            final = self._train(trial, values)
-            state = "COMPLETE"
-            return final["fid"]
-        except optuna.TrialPruned:
-            state = "PRUNED"
-            raise
-        except Exception as exc:
-            trial.set_user_attr(ERROR_ATTR, f"{type(exc).__name__}: {exc}")
-            raise
-        finally:
-            if callbacks.end:
-                callbacks.end(state, final)
-            keras.utils.clear_session(free_memory=True)
+        settings = self.settings
+        check_not_surplus(trial, settings.trials)
+        values = {d.path: d.suggest(trial) for d in settings.dimensions}
+        tags = {"tune_study": settings.study_name, "variant": settings.variant,
+                "trial": str(trial.number)}
+        final = guarded_run(trial, self.callbacks, f"{settings.variant} trial {trial.number}",
+                            tags, values, lambda: self._train(trial, values),
+                            lambda: keras.utils.clear_session(free_memory=True))
+        return final["fid"]
 
     def _train(self, trial: optuna.Trial, values: dict[str, Any]) -> dict[str, float]:
         settings = self.settings
@@ -270,7 +230,7 @@ class TrialObjective:
         def report(step: int, spent: dict[str, float], scores: dict[str, float]) -> bool:
             """Each check's FID to the pruner; True stops a trial it prunes."""
             # The check's number: how many of the evenly spaced points are passed.
-            passed = spent[settings.budget_unit] * settings.checks / settings.budget
+            passed = spent[settings.budget.unit] * settings.checks / settings.budget.amount
             trial.report(scores["fid"], min(settings.checks, int(passed + 1e-9)))
             used = training_used(spent)
             for key, value in used.items():
@@ -279,10 +239,10 @@ class TrialObjective:
                 self.callbacks.check(step, {**scores, **used})
             return trial.should_prune()
 
-        budget = Budget(settings.budget_unit, settings.budget, checks=settings.checks)
         fitted = trainer.fit(self.train_images, callbacks=Callbacks(evaluate=fid_of,
                                                                     on_evaluation=report),
-                             budget=budget, label=f"trial {trial.number} of {settings.variant}")
+                             budget=settings.trial_budget,
+                             label=f"trial {trial.number} of {settings.variant}")
         if fitted.stopped:
             last = fitted.evaluations.iloc[-1]
             raise optuna.TrialPruned(f"FID {last['fid']:.1f} at check {len(fitted.evaluations)}")

@@ -1,27 +1,104 @@
-"""Optuna RDB storages shared by processes and machines: the tuning's studies
-and the study's job list live in one.
+"""The experiment layer's store: Optuna RDB storages shared by processes and
+machines, where a search's trials and a study's (variant, seed) jobs live.
+
+What both kinds of experiment share is here once: the storage and its
+settings (URL, heartbeat), the worker loop, the trial attributes, what counts
+as finished, the callbacks a run reports through, and the guard around each
+run (its worker, its error, its callbacks, a clean Keras session after it).
+``search`` (tuning) and ``seeds`` (the study) are thin users of it.
 
 Heartbeats and stale-trial retries are what let a shared storage survive a
 killed process: a running trial whose process stops writing heartbeats for
-``grace_seconds`` is failed and its settings queued again.
+``heartbeat.grace`` seconds is failed and its settings queued again.
 """
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 import sqlalchemy
+from optuna.trial import TrialState
 
-from wgan_lab.core import ConfigError
+from wgan_lab.core import ConfigError, section
 
 logger = logging.getLogger(__name__)
 
 RUN, WAIT, DONE = "run", "wait", "done"
+# Trial user attributes. A run that failed with an error of its own carries it
+# (a killed one does not); a trial that gave way to another process is surplus;
+# a study job keeps its result.
+ERROR_ATTR = "error"
+SURPLUS_ATTR = "surplus"
+RESULT_ATTR = "result"
+WORKER_ATTR = "worker"
+
+
+@section
+class Heartbeat:
+    """A running trial whose process has not written a heartbeat for ``grace``
+    seconds is failed and queued again."""
+
+    interval: int = 10
+    grace: int = 40
+
+    def __post_init__(self) -> None:
+        if not 0 < self.interval < self.grace:
+            raise ValueError("needs 0 < interval < grace (seconds)")
+
+
+def is_finished(trial: optuna.trial.FrozenTrial) -> bool:
+    """Complete, pruned, or failed with an error of its own (not killed, not surplus)."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and ERROR_ATTR in trial.user_attrs
+
+
+@dataclass
+class RunCallbacks:
+    """What a search trial or a study job reports (to MLflow); any may be None.
+
+    ``start(name, tags, params)``, ``check(step, metrics)`` at each in-training
+    evaluation, ``end(state, final metrics)`` with state COMPLETE, PRUNED or FAIL.
+    """
+
+    start: Callable[[str, dict[str, str], dict[str, Any]], None] | None = None
+    check: Callable[[int, dict[str, float]], None] | None = None
+    end: Callable[[str, dict[str, float]], None] | None = None
+
+
+def guarded_run(trial: optuna.Trial, callbacks: RunCallbacks, name: str, tags: dict[str, str],
+                params: dict[str, Any], body: Callable[[], dict[str, float]],
+                clear_session: Callable[[], None] | None = None) -> dict[str, float]:
+    """Run ``body`` (it returns the final metrics) as one trial: its worker noted,
+    its callbacks started and ended with its state, an error of its own kept on the
+    trial (a killed run keeps none, so it is retried), the session cleared after."""
+    trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+    state, final = "FAIL", {}
+    if callbacks.start:
+        callbacks.start(name, tags, params)
+    try:
+        final = body()
+        state = "COMPLETE"
+        return final
+    except optuna.TrialPruned:
+        state = "PRUNED"
+        raise
+    except Exception as exc:
+        trial.set_user_attr(ERROR_ATTR, f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if callbacks.end:
+            callbacks.end(state, final)
+        if clear_session:
+            clear_session()
 
 
 def stable(function, *args, **kwargs):
@@ -30,21 +107,6 @@ def stable(function, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return function(*args, **kwargs)
-
-
-def storage_settings(block: dict, where: str) -> dict:
-    """``storage``, ``heartbeat_seconds`` and ``grace_seconds`` from a parameter block
-    (``tune`` or ``study``), checked; a problem names ``<where>.<parameter>``."""
-    heartbeat = block.get("heartbeat") or {}
-    values = {"storage": str(block.get("storage") or ""),
-              "heartbeat_seconds": int(heartbeat.get("interval", 10)),
-              "grace_seconds": int(heartbeat.get("grace", 40))}
-    if not 0 < values["heartbeat_seconds"] < values["grace_seconds"]:
-        raise ConfigError(f"{where}.heartbeat: needs 0 < interval < grace (seconds)")
-    if not values["storage"]:
-        raise ConfigError(f"{where}.storage: an Optuna storage URL is needed "
-                          "(sqlite:///path.db, postgresql://...)")
-    return values
 
 
 # Drivers SQLAlchemy picks for a URL scheme, and what installs them.
@@ -100,7 +162,7 @@ def check_database_url(url: str, where: str, timeout: int = 5) -> None:
         engine.dispose()
 
 
-def open_storage(url: str, heartbeat_seconds: int, grace_seconds: int,
+def open_storage(url: str, heartbeat: Heartbeat,
                  max_retry: int | None = 1) -> optuna.storages.RDBStorage:
     """The storage at ``url`` (SQLite file or any SQLAlchemy URL), schema made if new."""
     parsed = sqlalchemy.engine.make_url(url)
@@ -118,7 +180,7 @@ def open_storage(url: str, heartbeat_seconds: int, grace_seconds: int,
         try:
             return stable(
                 optuna.storages.RDBStorage, url, engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_seconds, grace_period=grace_seconds,
+                heartbeat_interval=heartbeat.interval, grace_period=heartbeat.grace,
                 heartbeat_stale_trial_callback=stable(
                     optuna.storages.RetryHeartbeatStaleTrialCallback, max_retry=max_retry))
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):

@@ -14,12 +14,12 @@ import pandas as pd
 import yaml
 from optuna.trial import TrialState
 
-from wgan_lab.gan.trainer import Budget
-from wgan_lab.evaluation.report import (cell_text, html_page, log_y_axis, markdown_table, plt,
-                                        png_base64)
+from wgan_lab.evaluation.statistics import best_of_k_quantiles
+from wgan_lab.experiments.search import TuneSettings
+from wgan_lab.experiments.space import as_parameters
+from wgan_lab.experiments.store import ERROR_ATTR, SURPLUS_ATTR, is_finished
 
-from .search import ERROR_ATTR, SURPLUS_ATTR, TuneSettings, counts_as_done
-from .space import as_parameters
+from .kit import cell_text, html_page, log_y_axis, markdown_table, plt, png_base64
 
 TOP = 10
 
@@ -30,7 +30,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     for trial in study.get_trials(deepcopy=False):
         if trial.user_attrs.get(SURPLUS_ATTR):
             continue
-        counted = counts_as_done(trial) or trial.state == TrialState.RUNNING
+        counted = is_finished(trial) or trial.state == TrialState.RUNNING
         if not counted:
             continue
         last_fid = (trial.intermediate_values[max(trial.intermediate_values)]
@@ -62,25 +62,18 @@ def finished_values(table: pd.DataFrame) -> np.ndarray:
     return table.loc[table["state"] != TrialState.RUNNING.name, "fid"].to_numpy(dtype=float)
 
 
-def budget_curve(values: np.ndarray, resamples: int = 2000, seed: int = 0
-                 ) -> dict[str, np.ndarray]:
+def budget_curve(values: np.ndarray) -> dict[str, np.ndarray]:
     """Best value among the first k trials, k = 1..n: as run, and over random orderings.
 
     Lucic et al.'s budget curve: how good a result a search of k trials
     finds. Trials without a value (pruned, failed) count as trials that found
-    nothing (+inf). The band is the 5th-95th percentile over ``resamples``
-    shuffled orders.
+    nothing (+inf). The band is the 5th-95th percentile of the best of k
+    trials in a random order, and its median, computed exactly.
     """
     values = np.where(np.isfinite(values), values, np.inf)
-    rng = np.random.default_rng(seed)
-    orders = np.array([rng.permutation(values) for _ in range(resamples)])
-    best = np.minimum.accumulate(orders, axis=1)
-    # Sample quantiles without interpolation: between a value and +inf there is none.
-    def quantile(q: float) -> np.ndarray:
-        return np.quantile(best, q, axis=0, method="inverted_cdf")
-
     return {"trials": np.arange(1, len(values) + 1), "as_run": np.minimum.accumulate(values),
-            "median": quantile(0.5), "low": quantile(0.05), "high": quantile(0.95)}
+            "median": best_of_k_quantiles(values, 0.5), "low": best_of_k_quantiles(values, 0.05),
+            "high": best_of_k_quantiles(values, 0.95)}
 
 
 def importances(study: optuna.Study, seed: int = 0) -> dict[str, float]:
@@ -117,7 +110,7 @@ def _curve_figure(curve: dict[str, np.ndarray], variant: str):
     return figure
 
 
-def budget_comparison(studies: dict[str, optuna.Study], seed: int = 0
+def budget_comparison(studies: dict[str, optuna.Study]
                       ) -> tuple[Any, pd.DataFrame]:
     """Budget curves of several variants' studies on one axis, and their table.
 
@@ -131,7 +124,7 @@ def budget_comparison(studies: dict[str, optuna.Study], seed: int = 0
         values = finished_values(trials_table(study))
         if not len(values):
             continue
-        curve = budget_curve(values, seed=seed)
+        curve = budget_curve(values)
         finite = np.isfinite(curve["high"])
         line, = ax.plot(curve["trials"], curve["median"], marker=".",
                         label=f"{variant} (n={len(values)})")
@@ -154,7 +147,7 @@ def build_tuning_report(study: optuna.Study, settings: TuneSettings
     """HTML, Markdown, best_params.yml text and the trials table of ``study``."""
     table = trials_table(study)
     variant = settings.variant
-    budget = Budget(settings.budget_unit, settings.budget).describe()
+    budget = settings.budget.describe()
     protocol = (f"score: FID of {settings.score_samples} generated vs {settings.score_samples} "
                 f"test images in the domain classifier's features (a proxy of the 10k protocol); "
                 f"pruning on FID of {settings.eval_samples} samples at {settings.checks} "
@@ -172,7 +165,7 @@ def build_tuning_report(study: optuna.Study, settings: TuneSettings
     figures, md_parts = [], [f"# Tuning {variant}", "", head, "", protocol, ""]
     values = finished_values(table)
     if len(values):
-        curve = budget_curve(values, seed=settings.seed)
+        curve = budget_curve(values)
         figures.append(("Best FID found against the number of trials",
                         png_base64(_curve_figure(curve, variant))))
         md_parts += ["## Best FID against the number of trials", "",
@@ -209,8 +202,8 @@ def build_tuning_report(study: optuna.Study, settings: TuneSettings
 def build_budget_comparison(studies: dict[str, optuna.Study], settings: TuneSettings
                             ) -> tuple[str, str, Any]:
     """HTML and Markdown comparing the budget curves of ``studies`` (one budget), and the figure."""
-    figure, table = budget_comparison(studies, settings.seed)
-    title = f"Budget curves at {settings.budget:g} {settings.budget_unit} per trial"
+    figure, table = budget_comparison(studies)
+    title = f"Budget curves at {settings.budget.describe()} per trial"
     if len(table):
         wide = table.pivot(index="trials", columns="variant", values="median")
         wide.columns = [f"{c}: median best FID" for c in wide.columns]

@@ -9,18 +9,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from wgan_lab.gan.trainer import Budget
-from wgan_lab.evaluation.report import (cell_text, html_page, log_y_axis, markdown_table, plt,
-                                        png_base64)
+from wgan_lab.evaluation.metrics import METRICS
 from wgan_lab.evaluation.statistics import expected_best_of_k
+from wgan_lab.experiments.analysis import (RunRecord, Verdict, fid_curves, pairwise, runs_table,
+                                           summary, verdicts)
+from wgan_lab.experiments.seeds import StudySettings
 
-from .analysis import (RunRecord, Verdict, fid_curves, pairwise, runs_table, summary,
-                       verdicts)
-from .jobs import StudySettings
+from .kit import cell_text, html_page, log_y_axis, markdown_table, plt, png_base64
 
 # The summary table's columns, in this order when present.
-HEADLINE = ("fid", "kid", "precision", "recall", "classes_covered", "estimate_fid_spearman",
-            "late_fid_jitter", "collapse_events", "steps", "train_seconds")
+HEADLINE = (*(name for name, metric in METRICS.items() if metric.headline),
+            "estimate_fid_spearman", "late_fid_jitter", "collapse_events", "steps",
+            "train_seconds")
 
 
 @dataclass
@@ -106,7 +106,7 @@ def build_study_report(records: list[RunRecord], settings: StudySettings,
     claims: list[Verdict] = verdicts(table, settings, wasserstein, baseline)
     curves = fid_curves(records)
     counts = table["status"].value_counts().to_dict()
-    budget = Budget(settings.budget_unit, settings.budget).describe()
+    budget = settings.budget.describe()
     head = (f"Study `{settings.name}`: variants {', '.join(settings.variants)}; seeds "
             f"{', '.join(map(str, settings.seeds))}; budget per run {budget}. Runs: "
             + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".")
@@ -167,7 +167,7 @@ def build_study_report(records: list[RunRecord], settings: StudySettings,
 
     summary_json = {"study": settings.name, "variants": list(settings.variants),
                     "seeds": list(settings.seeds),
-                    "budget": {"unit": settings.budget_unit, "amount": settings.budget},
+                    "budget": {"unit": settings.budget.unit, "amount": settings.budget.amount},
                     "protocol": protocol, "alpha": settings.alpha, "runs": counts,
                     "summary": records_of(stats_table), "pairwise_fid": records_of(pairs),
                     "verdicts": [v.as_dict() for v in claims]}

@@ -1,4 +1,5 @@
-"""A study's (variant, seed) runs as a shared job list in an Optuna storage.
+"""The study: every variant of a list with every seed of a list at an equal budget,
+as a shared job list in an Optuna storage.
 
 The first process to open a study creates it and queues one trial per job
 with fixed parameters; every process (on this machine or others, sharing the
@@ -12,6 +13,10 @@ the last job at once) is surplus: it gives way and is never reported.
 Results live with the trial (user attributes): status, metrics, the
 in-training curve, the error of a failed run. The report is rebuilt from the
 storage alone, whichever process or machine ran each job.
+
+A job (``StudyJob``) trains its variant with its seed for the study's budget
+through the one training loop, resuming from its checkpoints, then evaluates
+it with the declared protocol.
 """
 from __future__ import annotations
 
@@ -19,29 +24,30 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+import keras
+import numpy as np
 import optuna
+import pandas as pd
 from optuna.trial import TrialState
+from pydantic import BeforeValidator, Field
 
-from wgan_lab.core import ConfigError
-from wgan_lab.core import Registry, UnknownNameError
-from wgan_lab.gan.trainer import BUDGET_UNITS
-from wgan_lab.optuna_storage import (DONE, RUN, WAIT, open_storage, storage_settings,
-                                     work_until_done)
-from wgan_lab.core import listed
+from wgan_lab.core import (ConfigError, Count, Registry, UnknownNameError, listed, section,
+                           settings_from)
+from wgan_lab.evaluation.evaluate import Protocol, evaluate_generator
+from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
+from wgan_lab.evaluation.statistics import RESAMPLES
+from wgan_lab.gan.config import TrainingConfig
+from wgan_lab.gan.trainer import Budget, Callbacks, GANTrainer
+
+from .store import (DONE, ERROR_ATTR, RESULT_ATTR, RUN, SURPLUS_ATTR, WAIT, Heartbeat,
+                    RunCallbacks, guarded_run, is_finished, open_storage, work_until_done)
 
 logger = logging.getLogger(__name__)
 
-# Trial user attributes.
-ERROR_ATTR = "error"
-SURPLUS_ATTR = "surplus"
-RESULT_ATTR = "result"
 # Study user attributes, written once by the creating process.
 JOBS_ATTR = "jobs"
 SETTINGS_ATTR = "settings_fingerprint"
@@ -59,72 +65,47 @@ class QueueOnlySampler(optuna.samplers.RandomSampler):
         raise NoQueuedJob(f"trial {trial.number}: no queued job left")
 
 
-@dataclass(frozen=True)
+Listed = BeforeValidator(listed)
+
+
+@section
 class StudySettings:
-    """``study`` parameters, checked."""
+    """The ``study`` block: each default written once, here."""
 
     name: str
-    variants: tuple[str, ...]
-    seeds: tuple[int, ...]
+    variants: Annotated[tuple[str, ...], Listed]
+    seeds: Annotated[tuple[int, ...], Listed]
     storage: str
-    checkpoint_root: str
-    budget_unit: str = "seconds"
-    budget: float = 300.0
-    eval_every: int = 1000
-    eval_samples: int = 1000
-    alpha: float = 0.05
-    resamples: int = 2000
+    checkpoint_root: str = ""
+    budget: Budget = Budget("seconds", 300)
+    eval_every: Count = 1000
+    eval_samples: Annotated[int, Field(ge=2)] = 1000
+    # The claims compare the Wasserstein losses with this variant.
+    baseline: str = "gan"
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    resamples: Annotated[int, Field(ge=RESAMPLES)] = RESAMPLES
     bootstrap_seed: int = 0
-    heartbeat_seconds: int = 10
-    grace_seconds: int = 40
+    heartbeat: Heartbeat = Heartbeat()
     max_retry: int = 3
 
     @classmethod
     def from_params(cls, study: dict[str, Any], family: Registry) -> StudySettings:
         """From the ``study`` block and the variant family; every problem fails here."""
-        variants = listed(study.get("variants"))
-        for variant in variants:
+        settings = settings_from(cls, study, "study")
+        for variant in settings.variants:
             try:
                 family[variant]
             except UnknownNameError as exc:
                 raise ConfigError(f"study.variants: {exc}") from None
+        variants, seeds = settings.variants, settings.seeds
         if len(variants) < 1 or len(set(variants)) != len(variants):
-            raise ConfigError(f"study.variants: needs one or more distinct variants (got {variants})")
-        try:
-            seeds = tuple(int(s) for s in listed(study.get("seeds")))
-        except ValueError:
-            raise ConfigError(f"study.seeds: integers please (got {study.get('seeds')!r})") from None
+            raise ConfigError(f"study.variants: needs one or more distinct variants (got "
+                              f"{list(variants)})")
         if len(seeds) < 1 or len(set(seeds)) != len(seeds):
             raise ConfigError(f"study.seeds: needs one or more distinct seeds (got {list(seeds)})")
-        budget = study.get("budget") or {}
-        unit = budget.get("unit", cls.budget_unit)
-        if unit not in BUDGET_UNITS:
-            raise ConfigError(f"study.budget.unit: must be one of {', '.join(BUDGET_UNITS)} "
-                              f"(got {unit!r})")
-        name = str(study.get("name") or "")
+        name = settings.name
         if not name or any(c in name for c in "/\\") or name.startswith("."):
             raise ConfigError(f"study.name: a folder name please (got {name!r})")
-        settings = cls(
-            name=name, variants=tuple(variants), seeds=seeds,
-            **storage_settings(study, "study"),
-            checkpoint_root=str(study.get("checkpoint_root") or ""),
-            budget_unit=unit, budget=float(budget.get("amount", cls.budget)),
-            eval_every=int(study.get("eval_every", cls.eval_every)),
-            eval_samples=int(study.get("eval_samples", cls.eval_samples)),
-            alpha=float(study.get("alpha", cls.alpha)),
-            resamples=int(study.get("resamples", cls.resamples)),
-            bootstrap_seed=int(study.get("bootstrap_seed", cls.bootstrap_seed)),
-            max_retry=int(study.get("max_retry", cls.max_retry)))
-        if settings.budget <= 0:
-            raise ConfigError(f"study.budget.amount: must be positive (got {settings.budget})")
-        if settings.eval_every < 1 or settings.eval_samples < 2:
-            raise ConfigError("study.eval_every and study.eval_samples: in-training FIDs are "
-                              "what the curves and verdicts use; both must be positive")
-        if not 0 < settings.alpha < 1:
-            raise ConfigError(f"study.alpha: must be in (0, 1) (got {settings.alpha})")
-        if settings.resamples < 2000:
-            raise ConfigError(f"study.resamples: at least 2000 bootstrap resamples "
-                              f"(got {settings.resamples})")
         return settings
 
     @property
@@ -134,8 +115,8 @@ class StudySettings:
 
     def fingerprint(self) -> str:
         """What the stored results depend on: processes of one study must agree on it."""
-        keys = {"variants": self.variants, "seeds": self.seeds, "unit": self.budget_unit,
-                "budget": self.budget, "eval_every": self.eval_every,
+        keys = {"variants": self.variants, "seeds": self.seeds, "unit": self.budget.unit,
+                "budget": self.budget.amount, "eval_every": self.eval_every,
                 "eval_samples": self.eval_samples}
         return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -153,8 +134,7 @@ def open_job_store(settings: StudySettings, create: bool = True,
     ``on_create`` runs in the creating process before joiners may start (it
     can store study attributes they read, e.g. the MLflow parent run).
     """
-    storage = open_storage(settings.storage, settings.heartbeat_seconds,
-                           settings.grace_seconds, max_retry=settings.max_retry)
+    storage = open_storage(settings.storage, settings.heartbeat, max_retry=settings.max_retry)
     if create:
         try:
             study = optuna.create_study(storage=storage, study_name=settings.name,
@@ -167,8 +147,8 @@ def open_job_store(settings: StudySettings, create: bool = True,
             if on_create:
                 on_create(study)
             study.set_user_attr(SETTINGS_ATTR, settings.fingerprint())
-            study.set_user_attr(BUDGET_ATTR, {"unit": settings.budget_unit,
-                                              "amount": settings.budget})
+            study.set_user_attr(BUDGET_ATTR, {"unit": settings.budget.unit,
+                                              "amount": settings.budget.amount})
             study.set_user_attr(JOBS_ATTR, [list(job) for job in settings.jobs])
             logger.info("study %s: %d jobs queued in %s", settings.name, len(settings.jobs),
                         settings.storage)
@@ -194,7 +174,7 @@ def open_job_store(settings: StudySettings, create: bool = True,
         raise ConfigError(
             f"study {settings.name!r} was started with other settings (jobs "
             f"{stored}); these parameters ask for {settings.jobs} with budget "
-            f"{settings.budget:g} {settings.budget_unit}. Name a new study (study.name) to "
+            f"{settings.budget.describe()}. Name a new study (study.name) to "
             f"change variants, seeds, budget or in-training evaluation")
     return study
 
@@ -207,20 +187,14 @@ def stored_settings(study: optuna.Study, settings: StudySettings) -> StudySettin
     return dataclasses.replace(
         settings, variants=tuple(dict.fromkeys(v for v, _ in jobs)),
         seeds=tuple(dict.fromkeys(int(s) for _, s in jobs)),
-        budget_unit=budget.get("unit", settings.budget_unit),
-        budget=float(budget.get("amount", settings.budget)))
+        budget=Budget(budget.get("unit", settings.budget.unit),
+                      float(budget.get("amount", settings.budget.amount))))
 
 
 def job_of(trial: optuna.trial.FrozenTrial) -> tuple[str, int] | None:
     if not {"variant", "seed"} <= set(trial.params):
         return None
     return str(trial.params["variant"]), int(trial.params["seed"])
-
-
-def is_finished(trial: optuna.trial.FrozenTrial) -> bool:
-    """Complete, or failed with an error of its own (a killed run is neither)."""
-    return trial.state == TrialState.COMPLETE or (
-        trial.state == TrialState.FAIL and ERROR_ATTR in trial.user_attrs)
 
 
 def _priority(trial: optuna.trial.FrozenTrial) -> int:
@@ -251,7 +225,6 @@ def run_jobs(study: optuna.Study, run_job: JobRunner, poll_seconds: float = 5.0)
     process ran. While the last jobs run in other processes it waits: if such a
     process dies, its job is queued again after the grace period and run here."""
     jobs = [tuple(job) for job in study.user_attrs[JOBS_ATTR]]
-    worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def objective(trial: optuna.Trial) -> float:
         try:
@@ -260,7 +233,6 @@ def run_jobs(study: optuna.Study, run_job: JobRunner, poll_seconds: float = 5.0)
         except NoQueuedJob:
             trial.set_user_attr(SURPLUS_ATTR, True)
             raise
-        trial.set_user_attr("worker", worker)
         return run_job(trial, variant, int(seed))
 
     def status() -> tuple[str, str]:
@@ -282,3 +254,100 @@ def run_jobs(study: optuna.Study, run_job: JobRunner, poll_seconds: float = 5.0)
 def _retries(study: optuna.Study) -> str:
     return str(sum(t.state == TrialState.FAIL and ERROR_ATTR not in t.user_attrs
                    for t in study.get_trials(deepcopy=False)))
+
+
+# ----- one job ---------------------------------------------------------------
+def job_config(settings: StudySettings, training: dict[str, Any], variant: str,
+               seed: int) -> TrainingConfig:
+    """The variant's configuration with the job's seed and the study's evaluations
+    (its budget is ``job_budget``'s)."""
+    config = TrainingConfig.from_params({**training, "seed": seed},
+                                        prefix=f"{variant}.training")
+    # Events must land on in-training evaluations for the curves to line up.
+    log_every = min(config.schedule.log_every, settings.eval_every)
+    return config.replace(schedule={"eval_every": settings.eval_every,
+                                    "eval_samples": settings.eval_samples,
+                                    "log_every": log_every},
+                          runtime={"resume": "auto"})
+
+
+def job_budget(settings: StudySettings) -> Budget:
+    """Every job trains for the study's budget, whatever the variant's schedule says."""
+    return settings.budget
+
+
+class StudyJob:
+    """Runs one (variant, seed) job for ``run_jobs``; returns its FID."""
+
+    def __init__(self, settings: StudySettings, family: Any, train_images: np.ndarray,
+                 test_images: np.ndarray, space: FeatureSpace, protocol: dict[str, Any],
+                 callbacks: RunCallbacks | None = None) -> None:
+        if space.extractor is None:
+            raise ConfigError("study: FID needs a feature space; this dataset has none "
+                              "(no labels and no InceptionV3 weights)")
+        self.settings, self.family = settings, family
+        self.train_images, self.test_images, self.space = train_images, test_images, space
+        self.protocol = Protocol(**protocol)
+        self.callbacks = callbacks or RunCallbacks()
+
+    def __call__(self, trial: optuna.Trial, variant: str, seed: int) -> float:
+        config = job_config(self.settings, self.family[variant], variant, seed)
+        logger.info("study %s: %s seed %d (trial %d)", self.settings.name, variant, seed,
+                    trial.number)
+
+        def body() -> dict[str, float]:
+            try:
+                result = self._run(config, variant, seed)
+            except Exception as exc:
+                logger.warning("study %s: %s seed %d failed: %s", self.settings.name, variant,
+                               seed, exc)
+                raise
+            trial.set_user_attr(RESULT_ATTR, result)
+            return result["metrics"]
+
+        tags = {"study": self.settings.name, "study_role": "run", "variant": variant,
+                "seed": str(seed)}
+        final = guarded_run(trial, self.callbacks, f"{variant} seed {seed}", tags,
+                            config.as_dict(), body,
+                            lambda: keras.utils.clear_session(free_memory=True))
+        return float(final["fid"])
+
+    def _run(self, config: TrainingConfig, variant: str, seed: int) -> dict[str, Any]:
+        trainer = GANTrainer(config, self.train_images.shape[1:])
+        fid_of = in_training_fid(self.space, self.test_images, config.schedule.eval_samples, seed)
+        step_callback = self.callbacks.check
+
+        def evaluate(step: int, generator) -> dict[str, float]:
+            scores = fid_of(step, generator)
+            if step_callback:
+                step_callback(step, scores)
+            return scores
+
+        fitted = trainer.fit(self.train_images,
+                             self.settings.checkpoint_dir(variant, seed),
+                             Callbacks(on_step=step_callback, evaluate=evaluate),
+                             budget=job_budget(self.settings),
+                             label=f"{variant} seed {seed} training")
+        metrics, histogram = evaluate_generator(fitted.generator, self.test_images, self.space.extractor,
+                                        self.protocol, description=f"{variant} seed {seed}: evaluation")
+        history = fitted.history
+        return {"steps": int(history["step"].iloc[-1]) if len(history) else 0,
+                "train_seconds": float(history["seconds"].iloc[-1]) if len(history) else 0.0,
+                "resumed_from": int(fitted.resumed_from),
+                "metrics": {k: float(v) for k, v in metrics.items()},
+                "n_classes": len(histogram),
+                "curve": curve(history, fitted.evaluations)}
+
+
+def curve(history: pd.DataFrame, evaluations: pd.DataFrame | None) -> list[dict[str, float]]:
+    """The in-training checks: step, training seconds, FID, classes covered, and the
+    critic's Wasserstein estimate (its real-minus-fake score gap) at that step."""
+    if evaluations is None or not len(evaluations):
+        return []
+    checks = evaluations.sort_values("step")
+    if len(history) and "wasserstein_estimate" in history:
+        estimates = history[["step", "wasserstein_estimate"]].sort_values("step")
+        checks = pd.merge_asof(checks, estimates, on="step", direction="backward")
+    keep = [c for c in ("step", "seconds", "fid", "classes_covered", "wasserstein_estimate")
+            if c in checks]
+    return [{k: float(v) for k, v in row.items()} for row in checks[keep].to_dict("records")]

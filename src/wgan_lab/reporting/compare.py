@@ -5,44 +5,21 @@ from saved tables without retraining.
 """
 from __future__ import annotations
 
-import base64
 import html
-import io
-import math
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from PIL import Image  # noqa: E402
-from scipy import stats  # noqa: E402
+from wgan_lab.evaluation.metrics import METRICS
+from wgan_lab.evaluation.measures import LATE_FRACTION, estimate_tracks_fid, late_stability
+from wgan_lab.visualize import image_grid
 
-from wgan_lab.visualize import image_grid  # noqa: E402
+from .kit import cell_text, markdown_table, plt, png_base64
 
-# Columns of the metrics table, with how to read them.
-TABLE_COLUMNS = {
-    "fid": "FID (lower is better)",
-    "kid": "KID",
-    "kid_std": "KID std",
-    "precision": "precision",
-    "recall": "recall",
-    "density": "density",
-    "coverage": "coverage",
-    "classifier_score": "classifier score",
-    "classes_covered": "classes covered",
-    "class_kl": "class KL",
-    "sliced_wasserstein": "sliced Wasserstein (pixels)",
-}
-# The last part of training over which stability is measured.
-LATE_FRACTION = 0.3
-# An evaluation with fewer than this share of the classes covered is a collapse event.
-COLLAPSE_SHARE = 0.8
-
-
+# Columns of the metrics table, with how to read them: the metrics registry's labels.
+TABLE_COLUMNS = {name: metric.label for name, metric in METRICS.items()}
 @dataclass
 class VariantRun:
     """What one trained variant contributes to the report."""
@@ -64,72 +41,6 @@ def wasserstein_tracks_quality(run: VariantRun) -> dict[str, float] | None:
 def stability(run: VariantRun, n_classes: int) -> dict[str, float] | None:
     """FID jitter late in training and mode-collapse events (``late_stability``)."""
     return late_stability(run.fid_history, n_classes)
-
-
-def estimate_tracks_fid(history: pd.DataFrame, evaluations: pd.DataFrame | None
-                        ) -> dict[str, float] | None:
-    """Spearman's rho of the critic's estimate (history) against in-training FID."""
-    if evaluations is None or len(evaluations) < 4 or "fid" not in evaluations:
-        return None
-    history = history.sort_values("step")
-    evaluations = evaluations.sort_values("step")
-    matched = pd.merge_asof(evaluations[["step", "fid"]],
-                            history[["step", "wasserstein_estimate"]], on="step",
-                            direction="nearest")
-    rho, p_value = stats.spearmanr(matched["wasserstein_estimate"], matched["fid"])
-    return {"spearman_rho": float(rho), "p_value": float(p_value), "points": len(matched)}
-
-
-def late_stability(evaluations: pd.DataFrame | None, n_classes: int) -> dict[str, float] | None:
-    """How much FID jitters over the last part of training, and mode-collapse events.
-
-    Jitter is the spread of FID around its linear trend in that window,
-    relative to its mean, so a run that is still improving steadily is not
-    counted as unstable.
-    """
-    if evaluations is None or len(evaluations) < 3 or "fid" not in evaluations:
-        return None
-    evaluations = evaluations.sort_values("step")
-    late = evaluations[evaluations["step"] >= evaluations["step"].max() * (1 - LATE_FRACTION)]
-    result = {"late_fid_mean": float(late["fid"].mean()),
-              "late_fid_std": float(late["fid"].std(ddof=0)), "late_points": len(late)}
-    if len(late) >= 3:
-        trend = np.polyval(np.polyfit(late["step"], late["fid"], 1), late["step"])
-        result["late_fid_jitter"] = float(np.std(late["fid"] - trend) / late["fid"].mean())
-    if "classes_covered" in evaluations and n_classes:
-        settled = evaluations[evaluations["step"] >= evaluations["step"].max() * 0.2]
-        result["collapse_events"] = int(
-            (settled["classes_covered"] < COLLAPSE_SHARE * n_classes).sum())
-    return result
-
-
-def log_y_axis(ax) -> None:
-    """A log-scaled y axis with plain numbers (50, 100, 200), not 10^x labels."""
-    from matplotlib import ticker
-
-    ax.set_yscale("log")
-    ax.yaxis.set_minor_locator(ticker.LogLocator(subs=(2, 3, 5)))
-    for set_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
-        set_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-
-
-def html_page(title: str, body: str, max_width: int = 1200) -> str:
-    """A self-contained report page: ``body`` (HTML) under ``title``, tables ruled."""
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
-            f"{html.escape(title)}</title><style>body{{font-family:sans-serif;"
-            f"max-width:{max_width}px;margin:auto}} table{{border-collapse:collapse}} "
-            "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>"
-            f"{body}</body></html>")
-
-
-def png_base64(figure_or_image) -> str:
-    buffer = io.BytesIO()
-    if isinstance(figure_or_image, Image.Image):
-        figure_or_image.save(buffer, format="PNG")
-    else:
-        figure_or_image.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-        plt.close(figure_or_image)
-    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def _fid_figure(runs: list[VariantRun], floor: dict):
@@ -205,22 +116,6 @@ def _histogram_figure(runs: list[VariantRun], real_histogram: list[float], class
     ax.set_ylabel("share of predicted classes")
     ax.legend()
     return figure
-
-
-def cell_text(value) -> str:
-    """A table cell: "-" for a missing value, four significant digits for a float."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def markdown_table(table: pd.DataFrame) -> str:
-    header = [table.index.name or "", *table.columns]
-    rows = [[str(i), *map(str, row)] for i, row in zip(table.index, table.to_numpy())]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 def metrics_table(runs: list[VariantRun], floor: dict) -> pd.DataFrame:
