@@ -248,26 +248,26 @@ class GANTrainer:
                 progress.update(min(int(spent[budget.unit]), total))
                 log_now = step % schedule.log_every == 0 or final
                 save_now = step % schedule.checkpoint_every == 0 or final
-                if log_now or save_now:
+                # The stored clock must not count the pause below: set before it.
+                self.compiled.elapsed.assign(spent["seconds"])
+                if log_now:
                     now = time.perf_counter()
-                    self.compiled.elapsed.assign(spent["seconds"])
-                    if log_now:
-                        rate = (step - last_log_step) * needed / max(now - last_log_time, 1e-9)
-                        row = {"step": step, **{k: values[k] for k in METRICS},
-                               "seconds": float(self.compiled.elapsed.numpy()), "images_per_sec": rate}
-                        rows.append(row)
-                        last_log_step, last_log_time = step, now
-                        last_fid = evaluations[-1].get("fid") if evaluations else None
-                        fid = f", FID {last_fid:.1f}" if last_fid is not None else ""
-                        progress.update(progress.completed,
-                                        f"critic {values['critic_loss']:.4f}, generator "
-                                        f"{values['generator_loss']:.4f}{fid}")
-                        logger.debug(
-                            "%s step %d: critic %.4f, generator %.4f, W %.4f, %.0f img/s",
-                            config.variant, step, values["critic_loss"],
-                            values["generator_loss"], values["wasserstein_estimate"], rate)
-                        if callbacks.on_step:
-                            callbacks.on_step(step, row)
+                    rate = (step - last_log_step) * needed / max(now - last_log_time, 1e-9)
+                    row = {"step": step, **{k: values[k] for k in METRICS},
+                           "seconds": float(self.compiled.elapsed.numpy()), "images_per_sec": rate}
+                    rows.append(row)
+                    last_log_step, last_log_time = step, now
+                    last_fid = evaluations[-1].get("fid") if evaluations else None
+                    fid = f", FID {last_fid:.1f}" if last_fid is not None else ""
+                    progress.update(progress.completed,
+                                    f"critic {values['critic_loss']:.4f}, generator "
+                                    f"{values['generator_loss']:.4f}{fid}")
+                    logger.debug(
+                        "%s step %d: critic %.4f, generator %.4f, W %.4f, %.0f img/s",
+                        config.variant, step, values["critic_loss"],
+                        values["generator_loss"], values["wasserstein_estimate"], rate)
+                    if callbacks.on_step:
+                        callbacks.on_step(step, row)
                 check_now = bool(checks) and spent[budget.unit] >= checks[0]
                 while checks and spent[budget.unit] >= checks[0]:
                     checks.pop(0)
@@ -287,8 +287,7 @@ class GANTrainer:
                         if callbacks.on_evaluation and callbacks.on_evaluation(
                                 step, spent, scores):
                             stopped = final = True
-                    if save_now and store is not None:
-                        # The stored clock must not count this pause: elapsed was set before it.
+                    if (save_now or stopped) and store is not None:
                         store.save_evaluations(pd.DataFrame(evaluations))
                         path = store.save(step, pd.DataFrame(rows), spent["cpu_seconds"])
                         last_good = step
