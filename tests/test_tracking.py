@@ -139,3 +139,18 @@ def test_tracking_server_lost_mid_run_keeps_the_model_and_says_where(tiny_source
     assert "MLflow logging failed" in out
     assert run.returncode != 0
     assert re.search(r"The trained models are saved locally: .*gan/generator\.keras", out)
+
+
+def test_tracking_uri_checks_say_what_is_wrong_and_never_the_password():
+    from wgan_lab.core import ConfigError
+    from wgan_lab.tracking import TrackingUnavailableError, check_tracking_uri
+
+    with pytest.raises(ConfigError) as missing_driver:
+        check_tracking_uri("mysql://lab:s3cret@127.0.0.1/runs")
+    assert str(missing_driver.value).startswith(
+        "MLFLOW_TRACKING_URI: the database driver for mysql:// is not installed")
+    with pytest.raises(TrackingUnavailableError) as unreachable:
+        check_tracking_uri(f"http://lab:s3cret@127.0.0.1:{free_port()}", timeout=2)
+    assert "lab:***@127.0.0.1" in str(unreachable.value)
+    for error in (missing_driver.value, unreachable.value):
+        assert "s3cret" not in str(error)

@@ -131,6 +131,11 @@ def settings_from(model: type[T], block: Any, where: str, **derived: Any) -> T:
         raise config_error(exc, where, model) from None
 
 
+def masked_url(url: str) -> str:
+    """``url`` with its password, if any, shown as ``***``: for messages and logs."""
+    return re.sub(r"(//[^/:@\s]*):[^@/\s]*@", r"\1:***@", str(url))
+
+
 def listed(value: Any) -> list:
     """A list parameter as YAML or the command line gives it. Kedro's --params
     splits on commas, so the command line spells a list `gan+wgan_gp+lsgan`

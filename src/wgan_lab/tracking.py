@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from wgan_lab.core import ProjectError
+from wgan_lab.core import ProjectError, masked_url
+from wgan_lab.experiments.store import check_database_url
 from wgan_lab.visualize import image_grid
 from wgan_lab.wiring import run_context
 
@@ -33,7 +34,11 @@ class TrackingUnavailableError(ProjectError, RuntimeError):
 
 
 def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast with a clear message when an HTTP tracking server does not answer."""
+    """Fail fast with a clear message when an HTTP tracking server does not answer, or a
+    database tracking store cannot serve (no driver, no server)."""
+    if "://" in uri and not uri.startswith(("http://", "https://", "file:")):
+        check_database_url(uri, "MLFLOW_TRACKING_URI")
+        return
     if not uri.startswith(("http://", "https://")):
         return
     try:
@@ -44,7 +49,8 @@ def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
     except (urllib.error.URLError, OSError) as exc:
         problem = str(getattr(exc, "reason", exc))
     raise TrackingUnavailableError(
-        f"The MLflow tracking server {uri} is unreachable ({problem}); nothing was trained. "
+        f"The MLflow tracking server {masked_url(uri)} is unreachable ({problem}); nothing "
+        f"was trained. "
         f"Start the server, or point MLFLOW_TRACKING_URI at a running one "
         f"(unset it to use the local store sqlite:///mlflow.db)."
     )

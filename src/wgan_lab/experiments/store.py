@@ -114,14 +114,6 @@ DRIVER_HINTS = {"psycopg": 'pip install "psycopg[binary]"', "psycopg2": "pip ins
                 "pymysql": "pip install pymysql", "MySQLdb": "pip install mysqlclient"}
 
 
-def masked(url: str) -> str:
-    """``url`` with its password shown as ***, for messages and logs."""
-    try:
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not a URL: nothing to hide
-        return url
-
-
 def check_database_url(url: str, where: str, timeout: int = 5) -> None:
     """Fail naming ``where`` when ``url`` cannot serve as a storage: not a URL, its
     driver not installed, or (a server database) not answering within ``timeout``.
