@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from wgan_lab.core import Registry
+from wgan_lab.core import Registry, settings_from
+from wgan_lab.data.processing import ProcessingSettings
+from wgan_lab.evaluation.evaluate import EvaluationSettings
 from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.experiments.store import check_database_url
 from wgan_lab.experiments.seeds import StudySettings
@@ -32,6 +34,9 @@ def _check_study(block: Any, parameters: dict[str, Any]) -> None:
 BLOCK_CHECKS: Registry[Callable[[Any, dict[str, Any]], None]] = Registry("parameter block", {
     "tune": _check_tune,
     "study": _check_study,
+    "evaluation": lambda block, parameters: settings_from(EvaluationSettings, block, "evaluation"),
+    "data_processing": lambda block, parameters: settings_from(ProcessingSettings, block,
+                                                               "data_processing"),
 })
 
 

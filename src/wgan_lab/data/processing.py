@@ -1,8 +1,13 @@
 """Validation, hold-out split, normalisation and summaries of ``ImageSplits``."""
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import pandas as pd
+from pydantic import Field
+
+from wgan_lab.core import Count, section
 
 from .errors import DataSourceError
 from .images import UNLABELLED, ImageSplits
@@ -14,6 +19,18 @@ REPORT_COLUMNS = ["path", "problem", "reason"]
 def _values(values: np.ndarray, most: int = 5) -> str:
     distinct = np.unique(values)
     return ", ".join(str(v) for v in distinct[:most]) + (", ..." if len(distinct) > most else "")
+
+
+@section
+class ProcessingSettings:
+    """The ``data_processing`` block."""
+
+    # Image folders have no test split: this fraction is held out, with this seed.
+    test_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    seed: int = 1234
+    # Fail when more than this fraction of an image folder's files is unreadable.
+    max_skipped_fraction: Annotated[float, Field(ge=0, le=1)] = 0.05
+    grid_size: Count = 64
 
 
 def validate(splits: ImageSplits, max_skipped_fraction: float) -> pd.DataFrame:

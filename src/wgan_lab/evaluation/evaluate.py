@@ -2,27 +2,41 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
+from wgan_lab.core import Count, section
 from wgan_lab.progress import Progress
 
 from . import metrics
+from .features import ClassifierConfig
 
 Extractor = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
 
 
-@dataclass(frozen=True)
+@section
 class Protocol:
     """N generated vs N real test images, fixed seeds; declared in every report."""
 
-    n_samples: int = 10000
+    n_samples: Annotated[int, Field(ge=2)] = 10000
     seed: int = 0
-    k: int = 5
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    swd_projections: int = 256
+    k: Count = 5
+    kid_subsets: Count = 100
+    kid_subset_size: Annotated[int, Field(ge=2)] = 1000
+    swd_projections: Count = 256
+
+
+@section
+class EvaluationSettings:
+    """The ``evaluation`` block: the domain classifier, its cache, the protocol."""
+
+    classifier_dir: str
+    classifier: ClassifierConfig = ClassifierConfig()
+    # A local Keras InceptionV3 "notop" weights file for unlabelled images.
+    inception_weights: str | None = None
+    protocol: Protocol = Protocol()
 
 
 def generate(generator, n: int, seed: int, batch_size: int = 1000,

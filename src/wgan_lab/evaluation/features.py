@@ -10,14 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
+from typing import Annotated
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from pydantic import Field
+
+from wgan_lab.core import Count, section
 from wgan_lab.fileio import atomic_path
 from wgan_lab.progress import Progress
 
@@ -26,12 +30,14 @@ logger = logging.getLogger(__name__)
 FEATURE_LAYER = "features"
 
 
-@dataclass(frozen=True)
+@section
 class ClassifierConfig:
-    epochs: int = 5
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    feature_dim: int = 128
+    """``evaluation.classifier``: how the domain classifier is trained."""
+
+    epochs: Count = 5
+    batch_size: Count = 128
+    learning_rate: Annotated[float, Field(gt=0)] = 1e-3
+    feature_dim: Count = 128
     seed: int = 0
 
 
