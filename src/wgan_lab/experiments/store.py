@@ -27,7 +27,7 @@ import optuna
 import sqlalchemy
 from optuna.trial import TrialState
 
-from wgan_lab.core import ConfigError, section
+from wgan_lab.core import ConfigError, masked_url, section
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,8 @@ def check_database_url(url: str, where: str, timeout: int = 5) -> None:
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError:
-        raise ConfigError(f"{where}: not a database URL (got {url!r}); use sqlite:///path.db "
+        raise ConfigError(f"{where}: not a database URL (got {masked_url(url)!r}); use "
+                          f"sqlite:///path.db "
                           f"or postgresql://user@host/db") from None
     shown = parsed.render_as_string(hide_password=True)
     try:
