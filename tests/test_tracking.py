@@ -124,7 +124,7 @@ def test_tracking_server_lost_mid_run_keeps_the_model_and_says_where(tiny_source
            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
     run = spawn(
         [sys.executable, "-m", "kedro", "run", "--pipelines=gan", "--params",
-         "gan.training.schedule.steps=2500,gan.training.schedule.checkpoint_every=100,"
+         "gan.training.schedule.steps=800,gan.training.schedule.checkpoint_every=100,"
          "gan.training.schedule.log_every=50,gan.training.optimizer.batch_size=8,"
          "gan.training.model.latent_dim=8"],
         cwd=tiny_source, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -70,7 +70,7 @@ def test_two_processes_share_the_jobs_and_one_tracking_server(
         kedro_project, quick_mnist_classifier, mlflow_server, spawn):
     with_real_mnist(kedro_project, quick_mnist_classifier)
     make_env(kedro_project, {"variants": ["gan", "wgan_gp", "wgan_gp_nan"], "seeds": [0, 1],
-                             "budget": {"unit": "steps", "amount": 120}, "eval_every": 20},
+                             "budget": {"unit": "steps", "amount": 60}, "eval_every": 20},
              variants=("gan", "wgan_gp"),
              # Diverges at once: a learning rate no unclipped critic survives.
              wgan_gp_nan=("wgan_gp", {"optimizer": {"name": "sgd", "learning_rate": 1.0e35}}))
@@ -114,7 +114,7 @@ def test_two_processes_share_the_jobs_and_one_tracking_server(
                                                             int(child.data.tags["seed"])))
             assert child.data.metrics["final_fid"] == pytest.approx(stored.value)
             history = client.get_metric_history(child.info.run_id, "fid")
-            assert [m.step for m in history] == [20, 40, 60, 80, 100, 120]
+            assert [m.step for m in history] == [20, 40, 60]
 
     # The report rebuilt from the job store alone holds every job.
     shutil.rmtree(kedro_project / REPORTS)
@@ -141,7 +141,7 @@ def test_two_processes_share_the_jobs_and_one_tracking_server(
 def test_a_killed_study_resumes_its_run_and_keeps_the_finished_ones(kedro_project, spawn):
     write_idx_source(kedro_project / "data/01_raw/mnist", n_train=600, n_test=100)
     make_env(kedro_project, {"variants": ["gan"], "seeds": [0, 1],
-                             "budget": {"unit": "steps", "amount": 4000}, "eval_every": 400,
+                             "budget": {"unit": "steps", "amount": 1500}, "eval_every": 300,
                              "heartbeat": {"interval": 1, "grace": 3}}, variants=("gan",))
     env = {**os.environ, "DO_NOT_TRACK": "1"}
     first = spawn(study_command(), cwd=kedro_project, env=env, stdout=subprocess.DEVNULL,
@@ -176,5 +176,5 @@ def test_a_killed_study_resumes_its_run_and_keeps_the_finished_ones(kedro_projec
     resumed = next(t for t in complete if job(t) == ("gan", 1))
     assert resumed.system_attrs.get("failed_trial") == killed
     assert resumed.user_attrs["result"]["resumed_from"] > 0
-    assert resumed.user_attrs["result"]["steps"] == 4000
+    assert resumed.user_attrs["result"]["steps"] == 1500
     assert "Resumed from" in output

@@ -96,11 +96,11 @@ def test_two_processes_share_one_study_without_duplicates(kedro_project, spawn):
         env = {**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "300",
                "MLFLOW_TRACKING_URI": f"sqlite:///{kedro_project / f'mlflow_{i}.db'}"}
         procs.append(spawn(tune_command("tune.variant=gan", "tune.trials=5",
-                                        "tune.budget.amount=150"),
+                                        "tune.budget.amount=40"),
                            cwd=kedro_project, env=env, stdout=logs[-1], stderr=subprocess.STDOUT))
     for proc, log in zip(procs, logs):
         assert proc.wait(timeout=600) == 0, (kedro_project / log.name).read_text()[-3000:]
-    study = load(kedro_project, "gan-steps-150")
+    study = load(kedro_project, "gan-steps-40")
     trials = counted(study)
     numbers = [t.number for t in trials]
     assert len(trials) == 5 and len(set(numbers)) == 5
@@ -113,7 +113,7 @@ def test_two_processes_share_one_study_without_duplicates(kedro_project, spawn):
 def test_a_killed_process_loses_only_its_running_trial(kedro_project, spawn):
     write_idx_source(kedro_project / "data/01_raw/mnist", n_train=400, n_test=40)
     quick_settings(kedro_project, "  heartbeat: {interval: 1, grace: 4}\n")
-    command = tune_command("tune.variant=gan", "tune.trials=3", "tune.budget.amount=400")
+    command = tune_command("tune.variant=gan", "tune.trials=3", "tune.budget.amount=150")
     env = {**os.environ, "DO_NOT_TRACK": "1"}
     first = spawn(command, cwd=kedro_project, env=env, stdout=subprocess.DEVNULL,
                   stderr=subprocess.DEVNULL)
@@ -125,7 +125,7 @@ def test_a_killed_process_loses_only_its_running_trial(kedro_project, spawn):
         if not storage.exists():
             continue
         try:
-            trials = load(kedro_project, "gan-steps-400").get_trials()
+            trials = load(kedro_project, "gan-steps-150").get_trials()
         except (KeyError, optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError):
             continue  # the study, or the storage's schema, is still being made
         if any(t.state == TrialState.COMPLETE for t in trials):
@@ -136,12 +136,12 @@ def test_a_killed_process_loses_only_its_running_trial(kedro_project, spawn):
                 first.wait()
                 killed = running[0].number
     assert killed is not None, "no trial was seen running after a complete one"
-    before = {t.number: t.value for t in load(kedro_project, "gan-steps-400").get_trials()
+    before = {t.number: t.value for t in load(kedro_project, "gan-steps-150").get_trials()
               if t.state == TrialState.COMPLETE}
 
     kedro_run_cli(kedro_project, "--pipelines=tune", "--env=quick",
-                  "--params=tune.variant=gan,tune.trials=3,tune.budget.amount=400")
-    study = load(kedro_project, "gan-steps-400")
+                  "--params=tune.variant=gan,tune.trials=3,tune.budget.amount=150")
+    study = load(kedro_project, "gan-steps-150")
     trials = counted(study)
     assert len(trials) == 3
     lost = study.trials[killed]
