@@ -136,6 +136,18 @@ def masked_url(url: str) -> str:
     return re.sub(r"(//[^/:@\s]*):[^@/\s]*@", r"\1:***@", str(url))
 
 
+def masked(value: Any) -> Any:
+    """``value`` with the password of every URL in it masked, through dicts, lists and
+    tuples: for whatever leaves the process (logs, MLflow parameters and tags, reports)."""
+    if isinstance(value, str):
+        return masked_url(value)
+    if isinstance(value, dict):
+        return {key: masked(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(masked(item) for item in value)
+    return value
+
+
 def listed(value: Any) -> list:
     """A list parameter as YAML or the command line gives it. Kedro's --params
     splits on commas, so the command line spells a list `gan+wgan_gp+lsgan`

@@ -12,8 +12,12 @@ import mlflow
 from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
 from kedro.io import MemoryDataset
+from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
+from kedro_mlflow.framework.hooks.utils import _flatten_dict
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
 from wgan_lab import tracking, wiring
+from wgan_lab.core import masked
 from wgan_lab.gan.cluster import is_chief_task, tf_config
 from wgan_lab.gan.distribute import describe_devices, multi_worker_strategy, resolve_distribution
 from wgan_lab.gan.precision import resolve_precision
@@ -69,7 +73,7 @@ class TrackingHooks:
             "kedro_env": run_params.get("env") or "local",
             "git_commit": tracking.git_commit(self._context.project_path),
         })
-        mlflow.log_dict(params, "config/parameters.json")
+        mlflow.log_dict(masked(params), "config/parameters.json")
 
     @hook_impl
     def after_pipeline_run(self) -> None:
@@ -99,6 +103,39 @@ class TrackingHooks:
         if paths:
             logger.error("The run failed after training (%s: %s). The trained models are "
                          "saved locally: %s", type(error).__name__, error, ", ".join(paths))
+
+
+class MaskedMlflowHook(MlflowHook):
+    """kedro-mlflow's hook (which settings.py registers in place of the plugin's own
+    instance), with two changes: no password of a storage or tracking URL reaches a
+    parameter or tag of the run (``runtime_params``, ``study.storage``), and a node's
+    parameters go to MLflow in one request, not one per key (hundreds with
+    ``parameters``: seconds against a tracking server)."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        super().before_pipeline_run(masked(run_params), pipeline, catalog)
+
+    @hook_impl
+    def before_node_run(self, node, catalog, inputs: dict[str, Any], is_async: bool) -> None:
+        def is_parameter(name: str) -> bool:
+            return name.startswith("params:") or name == "parameters"
+
+        # The parent reopens the run for this thread; its parameters are logged here.
+        super().before_node_run(node, catalog, {k: v for k, v in inputs.items()
+                                                if not is_parameter(k)}, is_async)
+        if not self._is_mlflow_enabled:
+            return
+        params = {name.removeprefix("params:"): value for name, value in inputs.items()
+                  if is_parameter(name)}
+        if self.flatten:
+            params = _flatten_dict(d=params, recursive=self.recursive, sep=self.sep)
+        params = {self.sanitize_param_name(k): masked(v) for k, v in params.items()}
+        short = {k: v for k, v in params.items() if len(str(v)) <= MAX_PARAM_VAL_LENGTH}
+        if short:
+            mlflow.log_params(short)
+        for name in params.keys() - short.keys():  # the configured long-parameter rule
+            self._log_param(name, params[name])
 
 
 class _ContextHooks:
