@@ -22,7 +22,7 @@ import pandas as pd
 import tensorflow as tf
 
 from wgan_lab.core import ProjectError, masked_url
-from wgan_lab.experiments.store import check_database_url
+from wgan_lab.experiments.store import RunCallbacks, check_database_url
 from wgan_lab.visualize import image_grid
 from wgan_lab.wiring import run_context
 
@@ -184,6 +184,42 @@ def promote_if_best(name: str, version: str, fid: float, protocol: str, alias: s
     return True
 
 
+# MLflow names that say which FID a number is: the declared protocol's (thousands of
+# samples, after training) or a check's during training (a few hundred, noisier).
+PROTOCOL_PREFIX = "protocol_"
+IN_TRAINING_PREFIX = "training_"
+IN_TRAINING_SCORES = ("fid", "classes_covered")
+
+
+def metric_name(key: str) -> str:
+    """The MLflow name of an in-training value: scores of a check get their prefix,
+    losses and counters keep theirs."""
+    return f"{IN_TRAINING_PREFIX}{key}" if key in IN_TRAINING_SCORES else key
+
+
+def protocol_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """The finite numbers of a protocol evaluation, under their MLflow names."""
+    return {f"{prefix}{PROTOCOL_PREFIX}{k}": float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)}
+
+
+def log_protocol_metrics(run_id: str | None, variant: str, metrics: dict[str, Any]) -> None:
+    """The protocol's metrics as metrics of ``variant``'s run, and of its parent (a
+    comparison) prefixed by the variant, so runs sort and chart by them in the UI."""
+    if not run_id:
+        return
+    client = mlflow.MlflowClient()
+    now = mlflow.utils.time.get_current_time_millis()
+
+    def log(run: str, values: dict[str, float]) -> None:
+        client.log_batch(run, metrics=[mlflow.entities.Metric(k, v, now, 0)
+                                       for k, v in values.items()])
+    log(run_id, protocol_metrics(metrics))
+    parent = client.get_run(run_id).data.tags.get("mlflow.parentRunId")
+    if parent:
+        log(parent, protocol_metrics(metrics, prefix=f"{variant}."))
+
+
 def log_text_artifacts(files: dict[str, str]) -> None:
     """Text files (reports, parameter blocks) into the active MLflow run, if any."""
     if mlflow.active_run() is None:
@@ -200,24 +236,33 @@ class RunTracker:
     every process of the study (its creator makes it, the job store keeps its
     id). A run whose tags match an existing child (a resumed study job) logs on
     into it, so each job stays one run. Each child carries its tags, its
-    parameters (under ``param_prefix``), the stepped in-training metrics, the
-    final metrics (``final_*``) and its state (COMPLETE, PRUNED, FAIL). Made with
+    parameters (under ``param_prefix``), the stepped in-training metrics (a check's
+    scores as ``training_*``), the final metrics (under ``final_prefix``) and its
+    state (COMPLETE, PRUNED, FAIL). Made with
     ``MlflowClient`` in the kedro run's experiment; a no-op without one. A
     tracking failure is logged once and never stops the work.
     """
 
     def __init__(self, owner: str, param_prefix: str = "", enabled: bool = True,
-                 goes_on: str = "the work goes on and its store keeps every result") -> None:
+                 goes_on: str = "the work goes on and its store keeps every result",
+                 final_prefix: str = "final_") -> None:
         self.owner = owner
         self.param_prefix = param_prefix
+        self.final_prefix = final_prefix
         active = mlflow.active_run() if enabled else None
         self.client = mlflow.MlflowClient() if active is not None else None
         self.experiment_id = active.info.experiment_id if active is not None else None
+        # This process's kedro run: a retry ends it if the process was killed.
+        self.kedro_run_id = active.info.run_id if active is not None else None
         self.parent_id: str | None = None
         self.child_id: str | None = None
         # Logging into the parent itself (a kedro run that trains one variant).
         self._adopted = False
         self._safe = _LogOnce(owner, goes_on)
+
+    def callbacks(self) -> RunCallbacks:
+        """This tracker as the callbacks a search's trials or a study's jobs report to."""
+        return RunCallbacks(self.start, self.check, self.end, self.abandon)
 
     @property
     def run_id(self) -> str | None:
@@ -264,11 +309,12 @@ class RunTracker:
         self.create_parent(name, tags)
 
     def start(self, name: str, tags: dict[str, str], params: dict[str, Any],
-              resume: bool = True) -> None:
+              resume: bool = True) -> dict[str, str]:
         """A child run under the parent; with ``resume``, the child with these tags if
-        one exists (a study job retried after its process died)."""
+        one exists (a study job retried after its process died). Returns the ids of
+        the child and of the kedro run, to keep on the trial (``TRACKING_ATTRS``)."""
         if self.client is None or self.parent_id is None:
-            return
+            return {}
 
         def start() -> None:
             found = resume and self.client.search_runs(
@@ -287,14 +333,30 @@ class RunTracker:
                 mlflow.entities.Param(f"{self.param_prefix}{k}", str(v))
                 for k, v in flatten(params).items()])
         self._safe(name, start)
+        ids = {"mlflow_run_id": self.child_id, "mlflow_kedro_run_id": self.kedro_run_id}
+        return {k: v for k, v in ids.items() if v}
+
+    def abandon(self, runs: dict[str, str]) -> None:
+        """End as KILLED the runs a killed attempt left RUNNING: its own (unless this
+        run carries on in it: a resumed study job) and its process's kedro run."""
+        if self.client is None:
+            return
+
+        def end() -> None:
+            for run_id in set(runs.values()) - {self.child_id, self.kedro_run_id}:
+                if self.client.get_run(run_id).info.status == "RUNNING":
+                    self.client.set_terminated(run_id, "KILLED")
+                    logger.info("%s: MLflow run %s of a killed process ended as KILLED",
+                                self.owner, run_id)
+        self._safe("ending the runs of a killed attempt", end)
 
     def check(self, step: int, metrics: dict[str, float]) -> None:
         if self.child_id is None:
             return
         now = mlflow.utils.time.get_current_time_millis()
         self._safe(f"step {step}", lambda: self.client.log_batch(self.child_id, metrics=[
-            mlflow.entities.Metric(k, float(v), now, step) for k, v in metrics.items()
-            if k != "step"]))
+            mlflow.entities.Metric(metric_name(k), float(v), now, step)
+            for k, v in metrics.items() if k != "step"]))
 
     def samples(self, step: int, images: np.ndarray) -> None:
         """A grid of generated images at ``step`` (the run's ``samples`` image series)."""
@@ -313,7 +375,8 @@ class RunTracker:
 
         def end() -> None:
             self.client.log_batch(child, metrics=[
-                mlflow.entities.Metric(f"final_{k}", float(v), now, 0) for k, v in final.items()],
+                mlflow.entities.Metric(f"{self.final_prefix}{k}", float(v), now, 0)
+                for k, v in final.items()],
                 tags=[mlflow.entities.RunTag("state", state)])
             self.client.set_terminated(child, "FAILED" if state == "FAIL" else "FINISHED")
         self._safe("end of run", end)

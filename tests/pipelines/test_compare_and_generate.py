@@ -5,6 +5,7 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 from nbclient import NotebookClient
 from PIL import Image
 
@@ -37,6 +38,30 @@ def test_report_has_every_variant_the_floor_and_the_findings(compared):
                 "classifier_score", "classes_covered", "class_kl", "sliced_wasserstein"} <= set(metrics)
         best = json.loads((compared / "data/06_models/mnist" / variant / "checkpoints/best/best.json").read_text())
         assert best["score"] == pytest.approx(fid["fid"].min())
+
+
+def test_mlflow_sorts_the_variants_by_their_protocol_fid(compared):
+    """The protocol's metrics are MLflow metrics of each variant's run (and of the
+    comparison, prefixed by variant), apart from the in-training FID."""
+    reports = compared / "data/08_reporting/mnist"
+    written = {v: json.loads((reports / v / "metrics.json").read_text())
+               for v in ("gan", "wgan", "wgan_gp")}
+    client = MlflowClient(f"sqlite:///{compared / 'mlflow.db'}")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    children = client.search_runs(experiments, "tags.mlflow.parentRunId != ''",
+                                  order_by=["metrics.protocol_fid ASC"])
+    assert [r.info.run_name for r in children] == sorted(written, key=lambda v: written[v]["fid"])
+    parent_id = children[0].data.tags["mlflow.parentRunId"]
+    parent = client.get_run(parent_id).data.metrics
+    for child in children:
+        variant, metrics = child.info.run_name, child.data.metrics
+        for name in ("fid", "kid", "precision", "recall", "coverage", "classifier_score"):
+            assert metrics[f"protocol_{name}"] == pytest.approx(written[variant][name])
+            assert parent[f"{variant}.protocol_{name}"] == pytest.approx(written[variant][name])
+        checks = pd.read_csv(reports / variant / "fid_history.csv")
+        in_training = client.get_metric_history(child.info.run_id, "training_fid")
+        assert [m.value for m in in_training] == pytest.approx(checks["fid"].tolist())
+        assert "fid" not in metrics
 
 
 def test_generate_pipeline_writes_pngs_and_npz(compared):

@@ -112,8 +112,8 @@ def test_two_processes_share_the_jobs_and_one_tracking_server(
         if not nan:
             stored = next(t for t in finished if job(t) == (child.data.tags["variant"],
                                                             int(child.data.tags["seed"])))
-            assert child.data.metrics["final_fid"] == pytest.approx(stored.value)
-            history = client.get_metric_history(child.info.run_id, "fid")
+            assert child.data.metrics["protocol_fid"] == pytest.approx(stored.value)
+            history = client.get_metric_history(child.info.run_id, "training_fid")
             assert [m.step for m in history] == [20, 40, 60]
 
     # The report rebuilt from the job store alone holds every job.
@@ -178,3 +178,13 @@ def test_a_killed_study_resumes_its_run_and_keeps_the_finished_ones(kedro_projec
     assert resumed.user_attrs["result"]["resumed_from"] > 0
     assert resumed.user_attrs["result"]["steps"] == 1500
     assert "Resumed from" in output
+    # In MLflow: the job carried on in its own run, which finished; the killed
+    # process's kedro run was ended as KILLED; nothing is left RUNNING.
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    dead = store.trials[killed].user_attrs
+    assert dead["mlflow_run_id"] == resumed.user_attrs["mlflow_run_id"]
+    assert client.get_run(dead["mlflow_run_id"]).info.status == "FINISHED"
+    assert client.get_run(dead["mlflow_kedro_run_id"]).info.status == "KILLED"
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert not client.search_runs(experiments, "attributes.status = 'RUNNING'")
+    assert store.metric_names == ["protocol FID"]

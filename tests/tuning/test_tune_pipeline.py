@@ -64,7 +64,7 @@ def test_quick_tune_on_real_mnist_tracks_every_trial_and_writes_usable_best_para
         assert run.data.tags["state"] == trial.state.name
         assert float(run.data.params["optimizer.learning_rate"]) == pytest.approx(
             trial.params["optimizer.learning_rate"])
-        fids = client.get_metric_history(run.info.run_id, "fid")
+        fids = client.get_metric_history(run.info.run_id, "training_fid")
         assert [m.value for m in fids] == pytest.approx(list(trial.intermediate_values.values()))
         if trial.state == TrialState.COMPLETE:
             assert run.data.metrics["final_fid"] == pytest.approx(trial.value)
@@ -150,6 +150,18 @@ def test_a_killed_process_loses_only_its_running_trial(kedro_project, spawn):
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
     assert len(retried) == 1 and retried[0].params == lost.params
     assert {n: study.trials[n].value for n in before} == before
+    # In MLflow too: the killed trial's run and its process's kedro run were ended as
+    # KILLED by the rerun; nothing is left RUNNING; each trial names its run.
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    dead = lost.user_attrs
+    assert client.get_run(dead["mlflow_run_id"]).info.status == "KILLED"
+    assert client.get_run(dead["mlflow_kedro_run_id"]).info.status == "KILLED"
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert not client.search_runs(experiments, "attributes.status = 'RUNNING'")
+    for trial in trials:
+        run = client.get_run(trial.user_attrs["mlflow_run_id"])
+        assert run.data.tags["trial"] == str(trial.number)
+    assert study.metric_names == ["FID on 300 samples"]
 
 
 @pytest.mark.integration

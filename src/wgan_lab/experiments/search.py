@@ -26,14 +26,15 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from wgan_lab.core import ConfigError, Count, Registry, UnknownNameError, section, settings_from
+from wgan_lab.core import (ConfigError, Count, Registry, UnknownNameError, masked_url, section,
+                           settings_from)
 from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
 from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.gan.trainer import Budget, Callbacks, GANTrainer
 
 from .space import Dimension, apply, parse_space
-from .store import (DONE, RUN, SURPLUS_ATTR, WAIT, Heartbeat, RunCallbacks, guarded_run,
-                    is_finished, open_storage, work_until_done)
+from .store import (DONE, RUN, SURPLUS_ATTR, WAIT, Heartbeat, RunCallbacks, create_study,
+                    guarded_run, is_finished, open_storage, storage_url, work_until_done)
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class TuneSettings:
 
     variant: str
     storage: str
+    # An entry of Kedro's credentials.yml holding the storage's password.
+    credentials: str | None = None
     trials: Count = 30
     study_name: str | None = None   # None: one study per variant and budget
     seed: int = 0
@@ -113,7 +116,8 @@ class TuneSettings:
 
 
 def _storage(settings: TuneSettings) -> optuna.storages.RDBStorage:
-    return open_storage(settings.storage, settings.heartbeat)
+    return open_storage(storage_url(settings.storage, settings.credentials, "tune.credentials"),
+                        settings.heartbeat)
 
 
 def stored_studies(settings: TuneSettings, names: dict[str, str]) -> dict[str, optuna.Study]:
@@ -135,14 +139,15 @@ def open_study(settings: TuneSettings, create: bool = True) -> optuna.Study:
                                      pruner=pruner)
         except KeyError:
             known = optuna.get_all_study_names(storage)
-            raise ConfigError(f"no study {settings.study_name!r} in {settings.storage} (studies "
+            raise ConfigError(f"no study {settings.study_name!r} in "
+                              f"{masked_url(settings.storage)} (studies "
                               f"there: {', '.join(known) or 'none'}); run the tune pipeline "
                               f"with the same tune.variant and tune.budget first") from None
     try:
         # The creating process draws from tune.seed: a one-process search is reproducible.
-        return optuna.create_study(storage=storage, study_name=settings.study_name,
-                                   direction="minimize", pruner=pruner,
-                                   sampler=optuna.samplers.TPESampler(seed=settings.seed))
+        return create_study(storage, settings.study_name,
+                            f"FID on {settings.score_samples} samples", pruner=pruner,
+                            sampler=optuna.samplers.TPESampler(seed=settings.seed))
     except optuna.exceptions.DuplicatedStudyError:
         pass
     study = optuna.load_study(study_name=settings.study_name, storage=storage, pruner=pruner)

@@ -35,7 +35,8 @@ import pandas as pd
 from optuna.trial import TrialState
 from pydantic import BeforeValidator, Field
 
-from wgan_lab.core import (ConfigError, Count, Registry, UnknownNameError, listed, section,
+from wgan_lab.core import (ConfigError, Count, Registry, UnknownNameError, listed, masked_url,
+                           section,
                            settings_from)
 from wgan_lab.evaluation.evaluate import Protocol, evaluate_generator
 from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
@@ -44,7 +45,8 @@ from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.gan.trainer import Budget, Callbacks, GANTrainer
 
 from .store import (DONE, ERROR_ATTR, RESULT_ATTR, RUN, SURPLUS_ATTR, WAIT, Heartbeat,
-                    RunCallbacks, guarded_run, is_finished, open_storage, work_until_done)
+                    RunCallbacks, create_study, guarded_run, is_finished, open_storage,
+                    storage_url, work_until_done)
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +78,8 @@ class StudySettings:
     variants: Annotated[tuple[str, ...], Listed]
     seeds: Annotated[tuple[int, ...], Listed]
     storage: str
+    # An entry of Kedro's credentials.yml holding the storage's password.
+    credentials: str | None = None
     checkpoint_root: str = ""
     budget: Budget = Budget("seconds", 300)
     eval_every: Count = 1000
@@ -134,11 +138,12 @@ def open_job_store(settings: StudySettings, create: bool = True,
     ``on_create`` runs in the creating process before joiners may start (it
     can store study attributes they read, e.g. the MLflow parent run).
     """
-    storage = open_storage(settings.storage, settings.heartbeat, max_retry=settings.max_retry)
+    storage = open_storage(storage_url(settings.storage, settings.credentials, "study.credentials"),
+                           settings.heartbeat, max_retry=settings.max_retry)
     if create:
         try:
-            study = optuna.create_study(storage=storage, study_name=settings.name,
-                                        direction="minimize", sampler=QueueOnlySampler())
+            study = create_study(storage, settings.name, "protocol FID",
+                                 sampler=QueueOnlySampler())
         except optuna.exceptions.DuplicatedStudyError:
             pass
         else:
@@ -151,22 +156,24 @@ def open_job_store(settings: StudySettings, create: bool = True,
                                               "amount": settings.budget.amount})
             study.set_user_attr(JOBS_ATTR, [list(job) for job in settings.jobs])
             logger.info("study %s: %d jobs queued in %s", settings.name, len(settings.jobs),
-                        settings.storage)
+                        masked_url(settings.storage))
             return study
     try:
         study = optuna.load_study(study_name=settings.name, storage=storage,
                                   sampler=QueueOnlySampler())
     except KeyError:
         known = optuna.get_all_study_names(storage)
-        raise ConfigError(f"no study {settings.name!r} in {settings.storage} (studies there: "
+        raise ConfigError(f"no study {settings.name!r} in {masked_url(settings.storage)} (studies "
+                          f"there: "
                           f"{', '.join(known) or 'none'}); run the study pipeline first") from None
     deadline = time.monotonic() + wait_seconds
     while JOBS_ATTR not in study.user_attrs:
         if time.monotonic() > deadline:
-            raise ConfigError(f"study {settings.name!r} in {settings.storage} has no job list: "
+            raise ConfigError(f"study {settings.name!r} in {masked_url(settings.storage)} has no "
+                              f"job list: "
                               f"its creating process stopped while queueing. Delete it "
                               f"(optuna delete-study --study-name {settings.name} --storage "
-                              f"{settings.storage}) and run again")
+                              f"{masked_url(settings.storage)}) and run again")
         time.sleep(1.0)
     stored = [tuple(job) for job in study.user_attrs[JOBS_ATTR]]
     if (stored != settings.jobs

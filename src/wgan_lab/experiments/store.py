@@ -28,6 +28,7 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from wgan_lab.core import ConfigError, masked_url, section
+from wgan_lab.wiring import run_context
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,10 @@ ERROR_ATTR = "error"
 SURPLUS_ATTR = "surplus"
 RESULT_ATTR = "result"
 WORKER_ATTR = "worker"
+# What a run's ``start`` callback returns (its MLflow run, the kedro run of its
+# process) is kept on its trial under these names. A retry inherits them from the
+# killed trial, so the process that retries it can end the runs left open.
+TRACKING_ATTRS = ("mlflow_run_id", "mlflow_kedro_run_id")
 
 
 @section
@@ -65,13 +70,16 @@ def is_finished(trial: optuna.trial.FrozenTrial) -> bool:
 class RunCallbacks:
     """What a search trial or a study job reports (to MLflow); any may be None.
 
-    ``start(name, tags, params)``, ``check(step, metrics)`` at each in-training
-    evaluation, ``end(state, final metrics)`` with state COMPLETE, PRUNED or FAIL.
+    ``start(name, tags, params)`` returns the run's ``TRACKING_ATTRS`` (those it
+    has), ``check(step, metrics)`` at each in-training evaluation, ``end(state,
+    final metrics)`` with state COMPLETE, PRUNED or FAIL; ``abandon(attrs)`` gets
+    the ``TRACKING_ATTRS`` of a killed attempt that this run retries.
     """
 
-    start: Callable[[str, dict[str, str], dict[str, Any]], None] | None = None
+    start: Callable[[str, dict[str, str], dict[str, Any]], dict[str, str] | None] | None = None
     check: Callable[[int, dict[str, float]], None] | None = None
     end: Callable[[str, dict[str, float]], None] | None = None
+    abandon: Callable[[dict[str, str]], None] | None = None
 
 
 def guarded_run(trial: optuna.Trial, callbacks: RunCallbacks, name: str, tags: dict[str, str],
@@ -79,11 +87,16 @@ def guarded_run(trial: optuna.Trial, callbacks: RunCallbacks, name: str, tags: d
                 clear_session: Callable[[], None] | None = None) -> dict[str, float]:
     """Run ``body`` (it returns the final metrics) as one trial: its worker noted,
     its callbacks started and ended with its state, an error of its own kept on the
-    trial (a killed run keeps none, so it is retried), the session cleared after."""
+    trial (a killed run keeps none, so it is retried), the session cleared after.
+    A retry ends what the killed attempt left open (``callbacks.abandon``)."""
+    dead_attempt = {k: trial.user_attrs[k] for k in TRACKING_ATTRS if k in trial.user_attrs}
     trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
     state, final = "FAIL", {}
     if callbacks.start:
-        callbacks.start(name, tags, params)
+        for key, value in (callbacks.start(name, tags, params) or {}).items():
+            trial.set_user_attr(key, value)
+    if dead_attempt and callbacks.abandon:
+        callbacks.abandon(dead_attempt)
     try:
         final = body()
         state = "COMPLETE"
@@ -110,7 +123,7 @@ def stable(function, *args, **kwargs):
 
 
 # Drivers SQLAlchemy picks for a URL scheme, and what installs them.
-DRIVER_HINTS = {"psycopg": 'pip install "psycopg[binary]"', "psycopg2": "pip install psycopg2-binary",
+DRIVER_HINTS = {"psycopg": 'pip install -e ".[postgres]"', "psycopg2": "pip install psycopg2-binary",
                 "pymysql": "pip install pymysql", "MySQLdb": "pip install mysqlclient"}
 
 
@@ -155,6 +168,25 @@ def check_database_url(url: str, where: str, timeout: int = 5) -> None:
         engine.dispose()
 
 
+def storage_url(url: str, credentials: str | None, where: str) -> str:
+    """``url`` to connect with: with ``credentials``, the password (and user, if
+    given) of that entry of Kedro's credentials (conf/local/credentials.yml) put in.
+    Without, ``url`` as given: its own password, or none and the driver's own
+    (``PGPASSWORD``, ``~/.pgpass``). What this returns is never logged or shown."""
+    if not credentials:
+        return url
+    known = run_context().credentials
+    entry = known.get(credentials)
+    if not isinstance(entry, dict) or not entry.get("password"):
+        raise ConfigError(f"{where}: no entry {credentials!r} with a password in Kedro's "
+                          f"credentials (conf/local/credentials.yml; entries there: "
+                          f"{', '.join(sorted(known)) or 'none'})")
+    parsed = sqlalchemy.engine.make_url(url)
+    filled = parsed.set(username=str(entry.get("username") or parsed.username or ""),
+                        password=str(entry["password"]))
+    return filled.render_as_string(hide_password=False)
+
+
 def open_storage(url: str, heartbeat: Heartbeat,
                  max_retry: int | None = 1) -> optuna.storages.RDBStorage:
     """The storage at ``url`` (SQLite file or any SQLAlchemy URL), schema made if new."""
@@ -181,6 +213,16 @@ def open_storage(url: str, heartbeat: Heartbeat,
                 raise
             time.sleep(0.5 + attempt)
     raise RuntimeError(f"could not open {url}")  # not reached: the last attempt raises
+
+
+def create_study(storage: optuna.storages.BaseStorage, name: str, objective: str,
+                 **kwargs: Any) -> optuna.Study:
+    """A new study minimizing ``objective``, named so in optuna-dashboard; raises
+    DuplicatedStudyError when another process made it first."""
+    study = optuna.create_study(storage=storage, study_name=name, direction="minimize",
+                                **kwargs)
+    stable(study.set_metric_names, [objective])
+    return study
 
 
 def work_until_done(study: optuna.Study, objective: Callable[[optuna.Trial], float],

@@ -8,9 +8,10 @@ import numpy as np
 
 from wgan_lab.evaluation.evaluate import Protocol, compute_metrics, evaluate_generator, subsample
 from wgan_lab.evaluation.feature_space import FeatureSpace, fit_feature_space
-from wgan_lab.tracking import promote_if_best, registered_model_name
+from wgan_lab.tracking import log_protocol_metrics, promote_if_best, registered_model_name
 
-__all__ = ["evaluate_variant", "fit_feature_space", "promote_best_generator", "real_floor"]
+__all__ = ["evaluate_variant", "fit_feature_space", "promote_best_generator", "real_floor",
+           "track_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,11 @@ def evaluate_variant(generator, space: FeatureSpace, test_images: np.ndarray,
     logger.info("Evaluation: %s", {k: round(v, 4) if isinstance(v, float) else v
                                    for k, v in result.items()})
     return result, histogram.tolist()
+
+
+def track_metrics(metrics: dict[str, Any], run_id: str, training: dict[str, Any]) -> None:
+    """The protocol's metrics into the variant's MLflow run (and a comparison's parent)."""
+    log_protocol_metrics(run_id or None, training["variant"], metrics)
 
 
 def promote_best_generator(model_version: str, metrics: dict[str, Any],

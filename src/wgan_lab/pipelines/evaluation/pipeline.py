@@ -1,7 +1,8 @@
 """Wiring of the evaluation pipelines."""
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import evaluate_variant, fit_feature_space, promote_best_generator, real_floor
+from .nodes import (evaluate_variant, fit_feature_space, promote_best_generator, real_floor,
+                    track_metrics)
 
 
 def create_feature_space_pipeline() -> Pipeline:
@@ -31,6 +32,12 @@ def create_pipeline(variant: str) -> Pipeline:
             inputs=["generator", "feature_space", "test_images", "params:evaluation"],
             outputs=["metrics", "class_histogram"],
             name="evaluate",
+        ),
+        Node(
+            track_metrics,
+            inputs=["metrics", "tracking_run_id", "params:training"],
+            outputs=None,
+            name="track_metrics",
         ),
         Node(
             promote_best_generator,

@@ -10,10 +10,9 @@ from wgan_lab.evaluation.feature_space import FeatureSpace
 from wgan_lab.experiments.analysis import run_records
 from wgan_lab.experiments.seeds import (StudyJob, StudySettings, open_job_store, run_jobs,
                                         stored_settings)
-from wgan_lab.experiments.store import RunCallbacks
 from wgan_lab.gan.losses import LOSSES
 from wgan_lab.reporting.study import build_study_report
-from wgan_lab.tracking import RunTracker
+from wgan_lab.tracking import PROTOCOL_PREFIX, RunTracker
 from wgan_lab.variants import family
 
 # The job store keeps the MLflow parent run every process of the study logs under.
@@ -21,8 +20,10 @@ PARENT_ATTR = "mlflow_parent_run_id"
 
 
 def study_tracker(settings: StudySettings) -> RunTracker:
-    """The study's runs in MLflow: a parent, and a child per (variant, seed)."""
-    return RunTracker(f"study {settings.name}", param_prefix="training.")
+    """The study's runs in MLflow: a parent, and a child per (variant, seed) whose
+    final metrics are the protocol's."""
+    return RunTracker(f"study {settings.name}", param_prefix="training.",
+                      final_prefix=PROTOCOL_PREFIX)
 
 
 def parent_run(settings: StudySettings) -> tuple[str, dict[str, str]]:
@@ -48,7 +49,7 @@ def run_study(train_images: np.ndarray, test_images: np.ndarray, feature_space: 
     tracker.use_parent(store.user_attrs.get(PARENT_ATTR), *parent)
     job = StudyJob(settings, family(parameters), train_images, test_images, feature_space,
                    evaluation["protocol"],
-                   RunCallbacks(tracker.start, tracker.check, tracker.end))
+                   tracker.callbacks())
     run_jobs(store, job)
     return settings.name
 

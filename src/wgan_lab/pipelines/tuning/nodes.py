@@ -8,7 +8,6 @@ import numpy as np
 from wgan_lab.evaluation.feature_space import FeatureSpace
 from wgan_lab.experiments.search import (TrialObjective, TuneSettings, default_study_name,
                                          open_study, run_worker, stored_studies)
-from wgan_lab.experiments.store import RunCallbacks
 from wgan_lab.reporting.tune import build_budget_comparison, build_tuning_report
 from wgan_lab.tracking import RunTracker, log_text_artifacts
 from wgan_lab.variants import family
@@ -27,7 +26,7 @@ def tune_variant(train_images: np.ndarray, test_images: np.ndarray, feature_spac
     tracker = RunTracker.under_active_run(f"tuning {settings.study_name}")
     objective = TrialObjective(settings, family(parameters)[settings.variant], train_images,
                                test_images, feature_space,
-                               RunCallbacks(tracker.start, tracker.check, tracker.end))
+                               tracker.callbacks())
     run_worker(study, objective, settings.trials)
     return settings.study_name
 
