@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import os
 import shutil
@@ -11,6 +12,7 @@ import urllib.request
 import time
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -229,27 +231,34 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def mlflow_server_proc(tmp_path):
-    """A real `mlflow server` on a free loopback port: (process, uri)."""
+def start_mlflow_server(backend: str, artifacts: Path, env: dict[str, str] | None = None
+                        ) -> tuple[subprocess.Popen, str]:
+    """A real `mlflow server` on a free loopback port, answering: (process, uri)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+         "--backend-store-uri", backend, "--artifacts-destination", str(artifacts),
+         "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=env)
     uri = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
             with urllib.request.urlopen(uri + "/health", timeout=2):
-                break
+                return proc, uri
         except OSError:
-            assert proc.poll() is None, "mlflow server exited"
+            if proc.poll() is not None:
+                pytest.fail("mlflow server exited")
             time.sleep(0.5)
-    else:
-        kill_group(proc)
-        pytest.fail("mlflow server did not start")
+    kill_group(proc)
+    pytest.fail("mlflow server did not start")
+
+
+@pytest.fixture
+def mlflow_server_proc(tmp_path):
+    """A real `mlflow server` (SQLite store) on a free loopback port: (process, uri)."""
+    proc, uri = start_mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts")
     yield proc, uri
     kill_group(proc)
 
@@ -266,3 +275,68 @@ def kill_group(proc):
 @pytest.fixture
 def mlflow_server(mlflow_server_proc):
     return mlflow_server_proc[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class PostgresServer:
+    """A throwaway PostgreSQL server on 127.0.0.1 with password authentication."""
+
+    port: int
+    user: str
+    password: str
+
+    def url(self, database: str, with_password: bool = True) -> str:
+        secret = f":{self.password}" if with_password else ""
+        return f"postgresql://{self.user}{secret}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def _postgres_bin() -> Path | None:
+    """Debian's PostgreSQL programs (initdb, pg_ctl), or None."""
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return versions[-1].parent if versions else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """initdb + pg_ctl in a temporary folder; password authentication only (scram),
+    so a URL without the password is refused. Skipped without PostgreSQL, failed
+    under CI, whose .ci/run installs Debian's package."""
+    bindir = _postgres_bin()
+    if bindir is None:
+        message = "PostgreSQL is not installed (apt-get install postgresql)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; CI must run the PostgreSQL tests", pytrace=False)
+        pytest.skip(message)
+    # Not under pytest's folder: the postgres user cannot enter root's 0700 folders.
+    root = Path(tempfile.mkdtemp(prefix="wgan-lab-postgres-"))
+    server = PostgresServer(port=free_port(), user="lab", password="pg-S3cret-never-shown")
+    (root / "pwfile").write_text(server.password + "\n")
+    # initdb refuses to run as root: as root (CI), the server runs as Debian's postgres user.
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(root, "postgres")
+        shutil.chown(root / "pwfile", "postgres")
+    data = root / "data"
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", server.user,
+                    "--auth=scram-sha-256", f"--pwfile={root / 'pwfile'}"],
+                   check=True, capture_output=True)
+    options = f"-c listen_addresses=127.0.0.1 -p {server.port} -k {root}"
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options,
+                    "-l", str(root / "server.log"), "-w", "-t", "60", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield server
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                        "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,9 +1,11 @@
 """Every block a run reads has a check: the configured ones pass in every
 environment, and a bad value fails naming its parameter."""
 import copy
+import sys
 
 import pytest
 
+from wgan_lab import wiring
 from wgan_lab.core import ConfigError
 from wgan_lab.parameter_checks import BLOCK_CHECKS, check_parameters
 from wgan_lab.variants import family, load_parameters
@@ -38,3 +40,48 @@ def test_a_bad_value_names_its_parameter(path, value, message):
     with pytest.raises(ConfigError) as error:
         check_parameters([block_name], parameters)
     assert str(error.value).startswith(message), str(error.value)
+
+
+def test_a_missing_postgres_driver_names_the_extra(monkeypatch):
+    parameters = copy.deepcopy(load_parameters())
+    parameters["study"]["storage"] = "postgresql://lab:s3cret@127.0.0.1/jobs"
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # what an install without the extra has
+    with pytest.raises(ConfigError) as error:
+        check_parameters(["study"], parameters)
+    assert str(error.value) == ('study.storage: the database driver for postgresql:// is not '
+                                'installed (no module psycopg); pip install -e ".[postgres]"')
+
+
+def test_a_storage_password_comes_from_credentials_or_the_driver(postgres_server, monkeypatch):
+    """Against a real PostgreSQL server that refuses a URL without its password."""
+    server = postgres_server
+    server.create_database("checks")
+    parameters = copy.deepcopy(load_parameters())
+    parameters["study"]["storage"] = server.url("checks", with_password=False)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    with pytest.raises(ConfigError) as refused:
+        check_parameters(["study"], parameters)
+    assert str(refused.value).startswith(
+        f"study.storage: cannot connect to {server.url('checks', with_password=False)}")
+
+    parameters["study"]["credentials"] = "jobs_db"
+    wiring.start_run(parameters, credentials={"other": {"password": "x"}})
+    try:
+        with pytest.raises(ConfigError, match=r"study\.credentials: no entry 'jobs_db' with a "
+                                              r"password in Kedro's credentials .*entries "
+                                              r"there: other\)"):
+            check_parameters(["study"], parameters)
+        wiring.start_run(parameters, credentials={"jobs_db": {"password": server.password}})
+        check_parameters(["study"], parameters)
+    finally:
+        wiring.end_run()
+
+    parameters["study"]["credentials"] = None
+    monkeypatch.setenv("PGPASSWORD", server.password)
+    check_parameters(["study"], parameters)
+
+    parameters["study"]["storage"] = server.url("checks").replace(server.password, "wrong")
+    monkeypatch.delenv("PGPASSWORD")
+    with pytest.raises(ConfigError) as wrong:
+        check_parameters(["study"], parameters)
+    assert "wrong" not in str(wrong.value) and "lab:***@" in str(wrong.value)

@@ -14,7 +14,7 @@ import sys
 import click
 from kedro.framework.cli.project import run as kedro_run
 
-from wgan_lab.core import ProjectError
+from wgan_lab.core import ProjectError, masked_url
 
 TRACEBACK_ENV = "WGAN_LAB_TRACEBACK"
 
@@ -31,7 +31,7 @@ def project_error(error: BaseException) -> ProjectError | None:
 
 
 def one_line(error: ProjectError) -> str:
-    return " ".join(str(error).split())
+    return " ".join(masked_url(str(error)).split())
 
 
 def _run(**kwargs):

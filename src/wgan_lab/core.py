@@ -9,6 +9,7 @@ of known ones, so a misspelt or new name can never fall through to a default.
 """
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Generic, TypeVar
@@ -146,6 +147,29 @@ def masked(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(masked(item) for item in value)
     return value
+
+
+class MaskedPasswords(logging.Filter):
+    """A log handler's filter that masks URL passwords in every record it handles,
+    the project's, Kedro's, Optuna's or SQLAlchemy's."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        shown = masked_url(message)
+        if shown != message:
+            record.msg, record.args = shown, ()
+        return True
+
+
+def mask_passwords_in_logs() -> None:
+    """Put ``MaskedPasswords`` on every handler configured now (Kedro's console and
+    files, Optuna's stderr), once."""
+    loggers = [logging.getLogger(), *(logging.getLogger(name)
+                                      for name in list(logging.root.manager.loggerDict))]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            if not any(isinstance(f, MaskedPasswords) for f in handler.filters):
+                handler.addFilter(MaskedPasswords())
 
 
 def listed(value: Any) -> list:

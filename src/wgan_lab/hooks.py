@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 import mlflow
+from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
 from kedro.io import MemoryDataset
@@ -17,7 +18,7 @@ from kedro_mlflow.framework.hooks.utils import _flatten_dict
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
 from wgan_lab import tracking, wiring
-from wgan_lab.core import masked
+from wgan_lab.core import mask_passwords_in_logs, masked
 from wgan_lab.gan.cluster import is_chief_task, tf_config
 from wgan_lab.gan.distribute import describe_devices, multi_worker_strategy, resolve_distribution
 from wgan_lab.gan.precision import resolve_precision
@@ -25,6 +26,14 @@ from wgan_lab.parameter_checks import check_parameters, parameters_read
 from wgan_lab.wiring import TRAINING_NODE
 
 logger = logging.getLogger(__name__)
+
+
+def _credentials(context) -> dict[str, Any]:
+    """Kedro's credentials files of the run's environments; none is no error."""
+    try:
+        return dict(context.config_loader["credentials"])
+    except MissingConfigException:
+        return {}
 
 
 def _training_variants(pipeline) -> set[str]:
@@ -38,11 +47,13 @@ class TrackingHooks:
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context) -> None:
+        # No password of a storage or tracking URL in any log line, whoever logs it.
+        mask_passwords_in_logs()
         # The registry builds `compare` from this run's `compare.variants`:
         # hand it the run's parameters (runtime ones merged by the loader) and
         # drop pipelines built from the files alone. Not `context.params`: it
         # builds the pipelines to validate against, before they can see these.
-        wiring.start_run(context.config_loader["parameters"])
+        wiring.start_run(context.config_loader["parameters"], _credentials(context))
         pipelines.configure(f"{__package__}.pipeline_registry")
         # Before kedro-mlflow contacts the server, which it would retry for minutes.
         self._context = context

@@ -14,7 +14,7 @@ from wgan_lab.core import Registry, settings_from
 from wgan_lab.data.processing import ProcessingSettings
 from wgan_lab.evaluation.evaluate import EvaluationSettings
 from wgan_lab.gan.config import TrainingConfig
-from wgan_lab.experiments.store import check_database_url
+from wgan_lab.experiments.store import check_database_url, storage_url
 from wgan_lab.experiments.seeds import StudySettings
 from wgan_lab.experiments.search import TuneSettings
 from wgan_lab.variants import family
@@ -22,12 +22,14 @@ from wgan_lab.variants import family
 
 def _check_tune(block: Any, parameters: dict[str, Any]) -> None:
     settings = TuneSettings.from_params(block or {}, family(parameters))
-    check_database_url(settings.storage, "tune.storage")
+    check_database_url(storage_url(settings.storage, settings.credentials, "tune.credentials"),
+                       "tune.storage")
 
 
 def _check_study(block: Any, parameters: dict[str, Any]) -> None:
     settings = StudySettings.from_params(block or {}, family(parameters))
-    check_database_url(settings.storage, "study.storage")
+    check_database_url(storage_url(settings.storage, settings.credentials, "study.credentials"),
+                       "study.storage")
 
 
 # Block name -> its check (the block's value, all parameters).

@@ -10,7 +10,7 @@ process sees none of an earlier run's state.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf.resolvers import oc
@@ -36,6 +36,9 @@ class RunContext:
     parameters: dict[str, Any] | None = None
     # The variants the run trains; more than one means each logs into a child run.
     training_variants: tuple[str, ...] = ()
+    # Kedro's credentials (conf/local/credentials.yml): passwords of storage URLs,
+    # kept out of the parameters so that nothing logs or tracks them.
+    credentials: dict[str, Any] = field(default_factory=dict)
 
 
 _context = RunContext()
@@ -45,10 +48,11 @@ def run_context() -> RunContext:
     return _context
 
 
-def start_run(parameters: dict[str, Any] | None) -> None:
-    """A new run begins: its parameters, and nothing of the one before."""
+def start_run(parameters: dict[str, Any] | None,
+              credentials: dict[str, Any] | None = None) -> None:
+    """A new run begins: its parameters and credentials, and nothing of the one before."""
     global _context
-    _context = RunContext(parameters=parameters)
+    _context = RunContext(parameters=parameters, credentials=dict(credentials or {}))
 
 
 def set_training_variants(variants) -> None:
