@@ -47,7 +47,7 @@ def bootstrap_interval(values, statistic=np.mean, confidence: float = CONFIDENCE
         return Interval(estimate, estimate, estimate, len(values))
     result = stats.bootstrap((values,), statistic, n_resamples=resamples,
                              confidence_level=confidence, method="percentile",
-                             random_state=np.random.default_rng(seed), vectorized=True)
+                             rng=np.random.default_rng(seed), vectorized=True)
     low, high = result.confidence_interval
     return Interval(estimate, float(low), float(high), len(values))
 
@@ -90,11 +90,11 @@ def compare_groups(a, b, confidence: float = CONFIDENCE, resamples: int = RESAMP
     rng = np.random.default_rng(seed)
     interval = stats.bootstrap((a, b), median_difference, n_resamples=resamples,
                                confidence_level=confidence, method="percentile",
-                               random_state=rng, vectorized=True)
+                               rng=rng, vectorized=True)
     relabellings = comb(len(a) + len(b), len(a))
     test = stats.permutation_test((a, b), mean_difference, permutation_type="independent",
                                   alternative="two-sided", n_resamples=resamples,
-                                  vectorized=True, random_state=rng)
+                                  vectorized=True, rng=rng)
     low, high = interval.confidence_interval
     return Comparison(Interval(estimate, float(low), float(high), min(len(a), len(b))),
                       float(test.pvalue), relabellings <= resamples)
