@@ -88,19 +88,32 @@ def test_kedro_viz_build_renders_the_pipeline_and_previews_results(project, page
         assert page.locator("svg .pipeline-node").count() >= len(
             [n for n in graph["nodes"] if "." not in n["name"] and n["type"] != "parameters"])
 
-        for dataset, png in (("real_samples_grid", "data/08_reporting/mnist/real_samples.png"),
-                             ("wgan.training_curves",
-                              "data/08_reporting/mnist/wgan/training_curves.png")):
+        # The sample grids preview as one strip of the grids, 4 pixels apart.
+        grids = sorted((project / "data/08_reporting/mnist/wgan/samples").glob("*.png"))
+        assert 2 <= len(grids) <= 6
+        grid_width = Image.open(grids[0]).width
+        for dataset, width in (
+                ("real_samples_grid",
+                 Image.open(project / "data/08_reporting/mnist/real_samples.png").width),
+                ("wgan.training_curves",
+                 Image.open(project / "data/08_reporting/mnist/wgan/training_curves.png").width),
+                ("wgan.sample_grids", len(grids) * grid_width + 4 * (len(grids) - 1))):
             page.get_by_text(dataset, exact=True).first.click()
             preview = page.locator(".pipeline-metadata__plot-image")
             preview.first.wait_for(timeout=TIMEOUT_MS)
             page.wait_for_function("() => [...document.querySelectorAll("
                                    "'.pipeline-metadata__plot-image')].every(e => e.complete)")
             [state] = image_states(page, ".pipeline-metadata__plot-image")
-            assert state["width"] == Image.open(project / png).width, dataset
+            assert state["width"] == width, dataset
             page.screenshot(path=ARTIFACTS / f"kedro-viz-{dataset}.png")
     finally:
         server.shutdown()
+    # The HTML report is previewed as the page itself.
+    [node] = [n for n in graph["nodes"] if n["name"] == "comparison_report_html"]
+    detail = json.loads((project / "build/api/nodes" / node["id"]).read_text())
+    assert detail["preview_type"] == "HTMLPreview"
+    assert detail["preview"] == (project / "data/08_reporting/mnist/comparison_report.html"
+                                 ).read_text()
 
 
 def test_comparison_report_images_decode_and_tables_render(project, page):
