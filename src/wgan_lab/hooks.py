@@ -124,6 +124,13 @@ class MaskedMlflowHook(MlflowHook):
     ``parameters``: seconds against a tracking server)."""
 
     @hook_impl
+    def after_context_created(self, context) -> None:
+        # One instance serves every session of the process (settings.HOOKS): a new
+        # session has no run yet, whatever the last one (another store) had.
+        self.run_id = None
+        super().after_context_created(context)
+
+    @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         super().before_pipeline_run(masked(run_params), pipeline, catalog)
 
