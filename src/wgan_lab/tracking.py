@@ -262,7 +262,8 @@ class RunTracker:
 
     def callbacks(self) -> RunCallbacks:
         """This tracker as the callbacks a search's trials or a study's jobs report to."""
-        return RunCallbacks(self.start, self.check, self.end, self.abandon)
+        process = {"mlflow_kedro_run_id": self.kedro_run_id} if self.kedro_run_id else {}
+        return RunCallbacks(self.start, self.check, self.end, self.abandon, process)
 
     @property
     def run_id(self) -> str | None:

@@ -151,7 +151,8 @@ def test_mlflow_ui_shows_the_run_and_its_metrics(project, page, spawn):
               f"/runs/{run.info.run_id}")
     page.get_by_text("critic_loss", exact=True).first.wait_for(timeout=TIMEOUT_MS)
     body = page.inner_text("body")
-    for name in ("critic_loss", "generator_loss", "wasserstein_estimate", "fid"):
+    for name in ("critic_loss", "generator_loss", "wasserstein_estimate", "training_fid",
+                 "protocol_fid"):
         shown = body[body.index(name):].split("\n")[1]  # the value cell under the name
         assert float(shown) == pytest.approx(run.data.metrics[name], rel=1e-6), (name, shown)
     page.screenshot(path=ARTIFACTS / "mlflow-run.png", full_page=True)

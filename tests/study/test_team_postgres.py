@@ -104,7 +104,7 @@ def run_study_as_a_team(project, server, uri, spawn):
     for path in (project / "data").rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
-    stored = [store.user_attrs, store.system_attrs]
+    stored = [store.user_attrs]
     for trial in store.trials:
         stored += [trial.params, trial.user_attrs, trial.system_attrs]
     assert secret not in json.dumps(stored, default=str)

@@ -129,8 +129,10 @@ def test_a_killed_process_loses_only_its_running_trial(kedro_project, spawn):
         except (KeyError, optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError):
             continue  # the study, or the storage's schema, is still being made
         if any(t.state == TrialState.COMPLETE for t in trials):
-            # Once its settings are drawn: a trial killed before that has none to retry.
-            running = [t for t in trials if t.state == TrialState.RUNNING and t.params]
+            # Once its settings are drawn and its run opened: a trial killed before
+            # has no settings to retry.
+            running = [t for t in trials if t.state == TrialState.RUNNING and t.params
+                       and "mlflow_run_id" in t.user_attrs]
             if running:
                 os.killpg(first.pid, signal.SIGKILL)
                 first.wait()

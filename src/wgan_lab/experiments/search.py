@@ -215,11 +215,15 @@ class TrialObjective:
     def __call__(self, trial: optuna.Trial) -> float:
         settings = self.settings
         check_not_surplus(trial, settings.trials)
-        values = {d.path: d.suggest(trial) for d in settings.dimensions}
+        values: dict[str, Any] = {}
+
+        def draw() -> dict[str, Any]:
+            values.update({d.path: d.suggest(trial) for d in settings.dimensions})
+            return values
         tags = {"tune_study": settings.study_name, "variant": settings.variant,
                 "trial": str(trial.number)}
         final = guarded_run(trial, self.callbacks, f"{settings.variant} trial {trial.number}",
-                            tags, values, lambda: self._train(trial, values),
+                            tags, draw, lambda: self._train(trial, values),
                             lambda: keras.utils.clear_session(free_memory=True))
         return final["fid"]
 

@@ -19,7 +19,7 @@ import socket
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +70,9 @@ def is_finished(trial: optuna.trial.FrozenTrial) -> bool:
 class RunCallbacks:
     """What a search trial or a study job reports (to MLflow); any may be None.
 
-    ``start(name, tags, params)`` returns the run's ``TRACKING_ATTRS`` (those it
-    has), ``check(step, metrics)`` at each in-training evaluation, ``end(state,
+    ``process_attrs``: ``TRACKING_ATTRS`` of this process (its kedro run), noted on
+    a trial before anything else; ``start(name, tags, params)`` returns the run's
+    own, ``check(step, metrics)`` at each in-training evaluation, ``end(state,
     final metrics)`` with state COMPLETE, PRUNED or FAIL; ``abandon(attrs)`` gets
     the ``TRACKING_ATTRS`` of a killed attempt that this run retries.
     """
@@ -80,17 +81,24 @@ class RunCallbacks:
     check: Callable[[int, dict[str, float]], None] | None = None
     end: Callable[[str, dict[str, float]], None] | None = None
     abandon: Callable[[dict[str, str]], None] | None = None
+    process_attrs: dict[str, str] = field(default_factory=dict)
 
 
 def guarded_run(trial: optuna.Trial, callbacks: RunCallbacks, name: str, tags: dict[str, str],
-                params: dict[str, Any], body: Callable[[], dict[str, float]],
+                params: dict[str, Any] | Callable[[], dict[str, Any]],
+                body: Callable[[], dict[str, float]],
                 clear_session: Callable[[], None] | None = None) -> dict[str, float]:
-    """Run ``body`` (it returns the final metrics) as one trial: its worker noted,
-    its callbacks started and ended with its state, an error of its own kept on the
+    """Run ``body`` (it returns the final metrics) as one trial: its worker and
+    process noted first (``params`` may be drawn after that, by a callable), its
+    callbacks started and ended with its state, an error of its own kept on the
     trial (a killed run keeps none, so it is retried), the session cleared after.
     A retry ends what the killed attempt left open (``callbacks.abandon``)."""
+    # A retry inherits the killed trial's attributes: read them before noting ours.
     dead_attempt = {k: trial.user_attrs[k] for k in TRACKING_ATTRS if k in trial.user_attrs}
     trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+    for key, value in callbacks.process_attrs.items():
+        trial.set_user_attr(key, value)
+    params = params() if callable(params) else params
     state, final = "FAIL", {}
     if callbacks.start:
         for key, value in (callbacks.start(name, tags, params) or {}).items():
