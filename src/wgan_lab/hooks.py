@@ -192,6 +192,16 @@ class ClusterHooks(_ContextHooks):
         if not is_chief_task(config):
             self._keep_outputs_in_memory(run_params, pipeline, catalog, config["task"])
 
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        config = tf_config()
+        if config.get("cluster") and not is_chief_task(config):
+            # TensorFlow's coordination service lives in the chief's process, which
+            # may exit first; this worker's goodbye to it then fails, loudly.
+            logger.info("Worker finished. If TensorFlow now logs \"Failed to send RPC to "
+                        "coordination service\" as this process exits, the chief exited "
+                        "first and took the service with it: harmless, the run is complete.")
+
     def _keep_outputs_in_memory(self, run_params, pipeline, catalog, task) -> None:
         names = (run_params.get("pipeline_name") or run_params.get("pipeline_names")
                  or ["__default__"])
