@@ -77,6 +77,9 @@ def test_a_report_of_a_study_that_does_not_exist_says_so(tmp_path):
     assert open_study(settings, create=False).study_name == "gan-cpu_seconds-300"
 
 
+# The test writes trials of chosen states with ask/tell, which Optuna warns about on a
+# storage with heartbeats; the project's workers run trials through optimize.
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used:UserWarning")
 def test_budget_comparison_puts_each_stored_study_of_the_budget_on_one_axis(tmp_path):
     parameters = load_parameters()
     storage = f"sqlite:///{tmp_path / 'o.db'}"
