@@ -27,6 +27,10 @@ def test_the_configured_parameters_pass(env):
      "data_processing.test_fraction: must be less than 1.0 (got 1.5)"),
     ("tune.checks", 0, "tune.checks: must be at least 1 (got 0)"),
     ("gan.training.optimizer.beta_1", 1.0, "gan.training.optimizer.beta_1: must be in [0, 1)"),
+    ("generate.n", 0, "generate.n: must be at least 1 (got 0)"),
+    ("model_registry.aliass", "top", "model_registry.aliass: unknown parameter (known: "
+                                     "name_prefix, alias)"),
+    ("compare.variants", "gan+wgan_gpp", "compare.variants: unknown variant 'wgan_gpp'"),
 ])
 def test_a_bad_value_names_its_parameter(path, value, message):
     parameters = copy.deepcopy(load_parameters())

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 T = TypeVar("T")
@@ -39,8 +39,9 @@ class ConfigError(ProjectError, ValueError):
     """A parameter is invalid; the message names it (``block.section.name: problem``)."""
 
 
-class UnknownNameError(ProjectError, ValueError):
-    """A name that is not in its registry; the message lists the known names."""
+class UnknownNameError(ConfigError):
+    """A name that is not in its registry (names come from the configuration); the
+    message lists the known names."""
 
 
 class Registry(Mapping[str, T], Generic[T]):
@@ -183,3 +184,8 @@ def listed(value: Any) -> list:
     if isinstance(value, (int, float)):
         return [value]
     return list(value)
+
+
+
+# A list parameter in a settings model: YAML lists and the command line's spellings.
+Listed = BeforeValidator(listed)

@@ -12,12 +12,13 @@ from typing import Any
 
 from wgan_lab.core import Registry, settings_from
 from wgan_lab.data.processing import ProcessingSettings
-from wgan_lab.evaluation.evaluate import EvaluationSettings
+from wgan_lab.evaluation.evaluate import EvaluationSettings, GenerateSettings
 from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.experiments.store import check_database_url, storage_url
 from wgan_lab.experiments.seeds import StudySettings
 from wgan_lab.experiments.search import TuneSettings
-from wgan_lab.variants import family
+from wgan_lab.tracking import ModelRegistrySettings
+from wgan_lab.variants import compared, family
 
 
 def _check_tune(block: Any, parameters: dict[str, Any]) -> None:
@@ -39,6 +40,10 @@ BLOCK_CHECKS: Registry[Callable[[Any, dict[str, Any]], None]] = Registry("parame
     "evaluation": lambda block, parameters: settings_from(EvaluationSettings, block, "evaluation"),
     "data_processing": lambda block, parameters: settings_from(ProcessingSettings, block,
                                                                "data_processing"),
+    "generate": lambda block, parameters: settings_from(GenerateSettings, block, "generate"),
+    "model_registry": lambda block, parameters: settings_from(ModelRegistrySettings, block,
+                                                              "model_registry"),
+    "compare": lambda block, parameters: compared(parameters),
 })
 
 

@@ -18,11 +18,12 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 
 from wgan_lab.data.processing import ProcessingSettings
-from wgan_lab.evaluation.evaluate import EvaluationSettings
+from wgan_lab.evaluation.evaluate import EvaluationSettings, GenerateSettings
 from wgan_lab.experiments.search import TuneSettings
 from wgan_lab.experiments.seeds import StudySettings
 from wgan_lab.gan.config import TrainingConfig
-from wgan_lab.variants import load_parameters
+from wgan_lab.tracking import ModelRegistrySettings
+from wgan_lab.variants import CompareSettings, load_parameters
 
 # Page section -> (parameter block in conf/base, settings model, the block's doc page).
 BLOCKS: dict[str, tuple[str, type, str]] = {
@@ -33,6 +34,9 @@ BLOCKS: dict[str, tuple[str, type, str]] = {
     "Evaluation (`evaluation`)": ("evaluation", EvaluationSettings, "evaluation.md"),
     "Tuning (`tune`)": ("tune", TuneSettings, "tuning.md"),
     "The study (`study`)": ("study", StudySettings, "study.md"),
+    "Comparison (`compare`)": ("compare", CompareSettings, "pipelines.md"),
+    "Generating images (`generate`)": ("generate", GenerateSettings, "pipelines.md"),
+    "Model registry (`model_registry`)": ("model_registry", ModelRegistrySettings, "mlflow.md"),
 }
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
 

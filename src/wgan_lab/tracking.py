@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from wgan_lab.core import ProjectError, masked_url
+from wgan_lab.core import ProjectError, masked_url, section
 from wgan_lab.experiments.store import RunCallbacks, check_database_url
 from wgan_lab.visualize import image_grid
 from wgan_lab.wiring import run_context
@@ -112,6 +112,16 @@ def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+@section
+class ModelRegistrySettings:
+    """The ``model_registry`` block: every trained generator becomes a version of the
+    registered model `<name_prefix>-<variant>`, and ``alias`` moves to the version
+    with the lowest FID under the same evaluation protocol."""
+
+    name_prefix: str
+    alias: str = "best"
 
 
 def registered_model_name(prefix: str, variant: str) -> str:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from wgan_lab.core import ConfigError, Registry, UnknownNameError, listed
+from wgan_lab.core import ConfigError, Listed, Registry, UnknownNameError, section, settings_from
 from wgan_lab.wiring import CONFIG_LOADER_ARGS, run_context
 
 
@@ -56,10 +56,18 @@ def family(parameters: dict[str, Any]) -> Registry[dict[str, Any]]:
                                 if isinstance(block, dict) and "training" in block})
 
 
+@section
+class CompareSettings:
+    """The ``compare`` block: the variants `kedro run --pipelines=compare` trains and
+    compares, any of the family (on the command line `gan+lsgan+hinge_sn`)."""
+
+    variants: Annotated[tuple[str, ...], Listed] = ("gan", "wgan", "wgan_gp")
+
+
 def compared(parameters: dict[str, Any]) -> tuple[str, ...]:
     """The variants ``compare`` runs, checked against the family."""
-    names = [str(n) for n in listed((parameters.get("compare") or {}).get("variants"))
-             if str(n)]
+    settings = settings_from(CompareSettings, parameters.get("compare") or {}, "compare")
+    names = [str(n) for n in settings.variants if str(n)]
     known = family(parameters)
     for name in names:
         try:

@@ -39,6 +39,15 @@ class EvaluationSettings:
     protocol: Protocol = Protocol()
 
 
+@section
+class GenerateSettings:
+    """The ``generate`` block: how many images to sample from a trained generator, and
+    the seed of their noise."""
+
+    n: Count = 1000
+    seed: int = 0
+
+
 def generate(generator, n: int, seed: int, batch_size: int = 1000,
              progress: Progress | None = None) -> np.ndarray:
     """``n`` images from fixed-seed standard normal noise."""

@@ -33,11 +33,10 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
-from wgan_lab.core import (ConfigError, Count, Registry, UnknownNameError, listed, masked_url,
-                           section,
-                           settings_from)
+from wgan_lab.core import (ConfigError, Count, Listed, Registry, UnknownNameError, masked_url,
+                           section, settings_from)
 from wgan_lab.evaluation.evaluate import Protocol, evaluate_generator
 from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
 from wgan_lab.evaluation.statistics import RESAMPLES
@@ -67,7 +66,6 @@ class QueueOnlySampler(optuna.samplers.RandomSampler):
         raise NoQueuedJob(f"trial {trial.number}: no queued job left")
 
 
-Listed = BeforeValidator(listed)
 
 
 @section

@@ -8,7 +8,9 @@ import numpy as np
 
 from wgan_lab.evaluation.evaluate import Protocol, compute_metrics, evaluate_generator, subsample
 from wgan_lab.evaluation.feature_space import FeatureSpace, fit_feature_space
-from wgan_lab.tracking import log_protocol_metrics, promote_if_best, registered_model_name
+from wgan_lab.core import settings_from
+from wgan_lab.tracking import (ModelRegistrySettings, log_protocol_metrics, promote_if_best,
+                               registered_model_name)
 
 __all__ = ["evaluate_variant", "fit_feature_space", "promote_best_generator", "real_floor",
            "track_metrics"]
@@ -49,5 +51,6 @@ def promote_best_generator(model_version: str, metrics: dict[str, Any],
     if not model_version or "fid" not in metrics:
         return
     protocol = ",".join(f"{k}={v}" for k, v in sorted(evaluation["protocol"].items()))
-    promote_if_best(registered_model_name(model_registry["name_prefix"], training["variant"]),
-                    model_version, float(metrics["fid"]), protocol, model_registry["alias"])
+    registry = settings_from(ModelRegistrySettings, model_registry, "model_registry")
+    promote_if_best(registered_model_name(registry.name_prefix, training["variant"]),
+                    model_version, float(metrics["fid"]), protocol, registry.alias)

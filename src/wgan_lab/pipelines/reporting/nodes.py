@@ -9,7 +9,8 @@ from PIL import Image
 
 from wgan_lab.data.images import ImageSplits
 from wgan_lab.data.processing import from_unit_range
-from wgan_lab.evaluation.evaluate import generate, interpolate
+from wgan_lab.core import settings_from
+from wgan_lab.evaluation.evaluate import GenerateSettings, generate, interpolate
 from wgan_lab.evaluation.metrics import class_histogram
 from wgan_lab.reporting.compare import VariantRun, build_report
 from wgan_lab.visualize import image_grid
@@ -43,7 +44,8 @@ def compare_variants(validated_images: ImageSplits, real_floor: dict[str, Any],
 def generate_images(generator, settings: dict[str, Any]
                     ) -> tuple[dict[str, Image.Image], dict[str, np.ndarray], Image.Image]:
     """``n`` images as PNG files and one array bundle, from fixed-seed noise."""
-    images = generate(generator, int(settings["n"]), int(settings["seed"]))
+    chosen = settings_from(GenerateSettings, settings, "generate")
+    images = generate(generator, chosen.n, chosen.seed)
     pixels = from_unit_range(images)
     pngs = {f"{i:06d}": Image.fromarray(p[..., 0] if p.shape[-1] == 1 else p)
             for i, p in enumerate(pixels)}

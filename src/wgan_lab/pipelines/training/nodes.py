@@ -12,7 +12,9 @@ from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.gan.trainer import Callbacks, GANTrainer
 from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
 from wgan_lab.reporting.compare import training_curves
-from wgan_lab.tracking import log_trained_generator, registered_model_name, training_tracker
+from wgan_lab.core import settings_from
+from wgan_lab.tracking import (ModelRegistrySettings, log_trained_generator,
+                               registered_model_name, training_tracker)
 from wgan_lab.visualize import image_grid
 
 
@@ -65,7 +67,8 @@ def log_generator(generator: keras.Model, history: pd.DataFrame, run_id: str,
                   training: dict[str, Any], model_registry: dict[str, Any]) -> str:
     """Log the saved generator as an MLflow model, registered as a new version of
     its variant's model, and the history table; returns the version ("" if untracked)."""
-    name = registered_model_name(model_registry["name_prefix"], training["variant"])
+    registry = settings_from(ModelRegistrySettings, model_registry, "model_registry")
+    name = registered_model_name(registry.name_prefix, training["variant"])
     return log_trained_generator(run_id or None, generator, history,
                                  int(training["model"]["latent_dim"]), name)
 
