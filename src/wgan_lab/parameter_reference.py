@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from pydantic_core import PydanticUndefined
+from pydantic.fields import PydanticUndefined
 
 from wgan_lab.data.processing import ProcessingSettings
 from wgan_lab.evaluation.evaluate import EvaluationSettings, GenerateSettings
