@@ -146,7 +146,7 @@ class MaskedMlflowHook(MlflowHook):
             return
         params = {name.removeprefix("params:"): value for name, value in inputs.items()
                   if is_parameter(name)}
-        if self.flatten:
+        if self.flatten:  # kedro-mlflow's own flattening, with mlflow.yml's sep and depth
             params = _flatten_dict(d=params, recursive=self.recursive, sep=self.sep)
         params = {self.sanitize_param_name(k): masked(v) for k, v in params.items()}
         short = {k: v for k, v in params.items() if len(str(v)) <= MAX_PARAM_VAL_LENGTH}
