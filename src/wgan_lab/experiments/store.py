@@ -40,9 +40,9 @@ ERROR_ATTR = "error"
 SURPLUS_ATTR = "surplus"
 RESULT_ATTR = "result"
 WORKER_ATTR = "worker"
-# What a run's ``start`` callback returns (its MLflow run, the kedro run of its
-# process) is kept on its trial under these names. A retry inherits them from the
-# killed trial, so the process that retries it can end the runs left open.
+# A run's MLflow run and its process's kedro run, kept on its trial under these names
+# (``RunCallbacks``). A retry inherits them from the killed trial, so the process
+# that retries it can end the runs left open.
 TRACKING_ATTRS = ("mlflow_run_id", "mlflow_kedro_run_id")
 
 
@@ -220,7 +220,7 @@ def open_storage(url: str, heartbeat: Heartbeat,
             if attempt == attempts - 1:
                 raise
             time.sleep(0.5 + attempt)
-    raise RuntimeError(f"could not open {url}")  # not reached: the last attempt raises
+    raise RuntimeError(f"could not open {masked_url(url)}")  # not reached: the last attempt raises
 
 
 def create_study(storage: optuna.storages.BaseStorage, name: str, objective: str,
