@@ -220,7 +220,8 @@ def open_storage(url: str, heartbeat: Heartbeat,
             if attempt == attempts - 1:
                 raise
             time.sleep(0.5 + attempt)
-    raise RuntimeError(f"could not open {masked_url(url)}")  # not reached: the last attempt raises
+    # Not reached: the last attempt raises.
+    raise RuntimeError(f"could not open {masked_url(url)}")
 
 
 def create_study(storage: optuna.storages.BaseStorage, name: str, objective: str,
