@@ -22,7 +22,8 @@ import pandas as pd
 import tensorflow as tf
 
 from wgan_lab.core import ProjectError, masked_url, section
-from wgan_lab.experiments.store import RunCallbacks, check_database_url
+from wgan_lab.experiments.store import (KEDRO_RUN_ID_ATTR, RUN_ID_ATTR, RunCallbacks,
+                                        check_database_url)
 from wgan_lab.visualize import image_grid
 from wgan_lab.wiring import run_context
 
@@ -272,7 +273,7 @@ class RunTracker:
 
     def callbacks(self) -> RunCallbacks:
         """This tracker as the callbacks a search's trials or a study's jobs report to."""
-        process = {"mlflow_kedro_run_id": self.kedro_run_id} if self.kedro_run_id else {}
+        process = {KEDRO_RUN_ID_ATTR: self.kedro_run_id} if self.kedro_run_id else {}
         return RunCallbacks(self.start, self.check, self.end, self.abandon, process)
 
     @property
@@ -322,8 +323,8 @@ class RunTracker:
     def start(self, name: str, tags: dict[str, str], params: dict[str, Any],
               resume: bool = True) -> dict[str, str]:
         """A child run under the parent; with ``resume``, the child with these tags if
-        one exists (a study job retried after its process died). Returns the ids of
-        the child and of the kedro run, to keep on the trial (``TRACKING_ATTRS``)."""
+        one exists (a study job retried after its process died). Returns the child's
+        id, to keep on the trial."""
         if self.client is None or self.parent_id is None:
             return {}
 
@@ -344,8 +345,7 @@ class RunTracker:
                 mlflow.entities.Param(f"{self.param_prefix}{k}", str(v))
                 for k, v in flatten(params).items()])
         self._safe(name, start)
-        ids = {"mlflow_run_id": self.child_id, "mlflow_kedro_run_id": self.kedro_run_id}
-        return {k: v for k, v in ids.items() if v}
+        return {RUN_ID_ATTR: self.child_id} if self.child_id else {}
 
     def abandon(self, runs: dict[str, str]) -> None:
         """End as KILLED the runs a killed attempt left RUNNING: its own (unless this

@@ -43,7 +43,8 @@ WORKER_ATTR = "worker"
 # A run's MLflow run and its process's kedro run, kept on its trial under these names
 # (``RunCallbacks``). A retry inherits them from the killed trial, so the process
 # that retries it can end the runs left open.
-TRACKING_ATTRS = ("mlflow_run_id", "mlflow_kedro_run_id")
+RUN_ID_ATTR, KEDRO_RUN_ID_ATTR = "mlflow_run_id", "mlflow_kedro_run_id"
+TRACKING_ATTRS = (RUN_ID_ATTR, KEDRO_RUN_ID_ATTR)
 
 
 @section
