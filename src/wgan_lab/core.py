@@ -186,6 +186,5 @@ def listed(value: Any) -> list:
     return list(value)
 
 
-
 # A list parameter in a settings model: YAML lists and the command line's spellings.
 Listed = BeforeValidator(listed)

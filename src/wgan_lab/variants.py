@@ -61,7 +61,7 @@ class CompareSettings:
     """The ``compare`` block: the variants `kedro run --pipelines=compare` trains and
     compares, any of the family (on the command line `gan+lsgan+hinge_sn`)."""
 
-    variants: Annotated[tuple[str, ...], Listed] = ("gan", "wgan", "wgan_gp")
+    variants: Annotated[tuple[str, ...], Listed]
 
 
 def compared(parameters: dict[str, Any]) -> tuple[str, ...]:
