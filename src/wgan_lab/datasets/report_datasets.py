@@ -31,8 +31,9 @@ class ReportFolderDataset(PartitionedDataset):
     as its last HTML page in path order (one study or search per subfolder)."""
 
     def preview(self) -> HTMLPreview:
-        pages = sorted(p for p in self.load() if p.endswith(".html"))
-        return HTMLPreview(self.load()[pages[-1]]() if pages else "<p>No report yet.</p>")
+        loaders = self.load()
+        pages = sorted(p for p in loaders if p.endswith(".html"))
+        return HTMLPreview(loaders[pages[-1]]() if pages else "<p>No report yet.</p>")
 
 
 class SampleGridsDataset(PartitionedDataset):
