@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import io
 
-from kedro.io.core import get_filepath_str
+from kedro.io.core import DatasetError, get_filepath_str
 from kedro_datasets._typing import HTMLPreview, ImagePreview
 from kedro_datasets.partitions import PartitionedDataset
 from kedro_datasets.text import TextDataset
@@ -14,6 +14,14 @@ from PIL import Image
 
 # Grids in a sample-grid preview: enough to see training progress, small enough to read.
 PREVIEW_GRIDS = 6
+
+
+def _partitions(folder: PartitionedDataset) -> dict:
+    """The folder's partitions (id -> loader); none before the first run writes some."""
+    try:
+        return folder.load()
+    except DatasetError:
+        return {}
 
 
 class HTMLReportDataset(TextDataset):
@@ -31,7 +39,7 @@ class ReportFolderDataset(PartitionedDataset):
     as its last HTML page in path order (one study or search per subfolder)."""
 
     def preview(self) -> HTMLPreview:
-        loaders = self.load()
+        loaders = _partitions(self)
         pages = sorted(p for p in loaders if p.endswith(".html"))
         return HTMLPreview(loaders[pages[-1]]() if pages else "<p>No report yet.</p>")
 
@@ -41,7 +49,7 @@ class SampleGridsDataset(PartitionedDataset):
     as one strip: up to PREVIEW_GRIDS grids, evenly spaced from the first to the last."""
 
     def preview(self) -> ImagePreview:
-        loaders = self.load()
+        loaders = _partitions(self)
         steps = sorted(loaders)
         if not steps:
             return ImagePreview("")
