@@ -47,7 +47,8 @@ def run_study_as_a_team(project, server, uri, spawn):
     (project / "conf" / ENV / "credentials.yml").write_text(
         yaml.safe_dump({"jobs_db": {"password": server.password}}))
     env = {**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "300", "MLFLOW_TRACKING_URI": uri}
-    MlflowClient(uri).create_experiment("wgan_lab")  # see the two-process test in test_study_pipeline
+    # See the two-process test in test_study_pipeline: the experiment exists before both start.
+    MlflowClient(uri).create_experiment("wgan_lab")
     logs = {name: project / f"{name}.log" for name in ("credentials", "url", "rerun")}
     first = spawn(study_command() + ["--params=study.credentials=jobs_db"], cwd=project,
                   env=env, stdout=logs["credentials"].open("w"), stderr=subprocess.STDOUT)
