@@ -1,6 +1,7 @@
-"""Generator and critic networks, by name: the classic MLP and DCGAN-style convolutional nets.
+"""Generator and critic networks, by name: the classic MLP and DCGAN-style convolutional
+nets for images, and an MLP for points (the 2-D toy distributions of the theory runs).
 
-``NETWORKS`` maps a name to its two builders, the image shapes it can make,
+``NETWORKS`` maps a name to its two builders, the data shapes it can make,
 and whether reduced-precision compute pays off for it; ``CRITIC_NORMS`` maps
 a normalisation name to its layer. Builders read the ``model`` section of the
 training configuration (``latent_dim``, ``hidden_units``, ``filters``,
@@ -82,8 +83,14 @@ def mlp_critic(image_shape: tuple[int, int, int], model: Any, precision: str,
     return keras.Model(image, _score(x, spectral_norm), name="critic")
 
 
+def _image_problem(shape: tuple[int, ...]) -> str | None:
+    if len(shape) != 3 or shape[-1] not in (1, 3):
+        return f"images must be HxWx1 or HxWx3, got {tuple(shape)}"
+    return None
+
+
 def mlp_shape_problem(image_shape: tuple[int, ...]) -> str | None:
-    return None  # a dense layer makes any size
+    return _image_problem(image_shape)  # a dense layer makes any size of image
 
 
 # ----- DCGAN --------------------------------------------------------------------
@@ -121,9 +128,40 @@ def dcgan_critic(image_shape: tuple[int, int, int], model: Any, precision: str,
 
 
 def dcgan_shape_problem(image_shape: tuple[int, ...]) -> str | None:
+    if _image_problem(image_shape):
+        return _image_problem(image_shape)
     if image_shape[0] != image_shape[1] or dcgan_upsamplings(image_shape[0]) is None:
         return (f"dcgan makes square images of 4 or 7 times a power of two (28, 32, 64, ...), "
                 f"not {image_shape[0]}x{image_shape[1]}; use mlp or resize the data")
+    return None
+
+
+# ----- points ---------------------------------------------------------------------
+def points_generator(shape: tuple[int], model: Any, precision: str) -> keras.Model:
+    """z -> hidden_units (ReLU) -> a point; linear output: toy data is not in [-1, 1]."""
+    hidden = {"dtype": precision}
+    z = keras.Input((model.latent_dim,), name="z")
+    x = z
+    for units in model.hidden_units:
+        x = layers.Dense(units, activation="relu", **hidden)(x)
+    return keras.Model(z, layers.Dense(shape[0], dtype="float32")(x), name="generator")
+
+
+def points_critic(shape: tuple[int], model: Any, precision: str,
+                  spectral_norm: bool = False) -> keras.Model:
+    hidden = {"dtype": precision}
+    point = keras.Input(shape, name="point")
+    x = point
+    for units in model.hidden_units:
+        x = _normalize(_spectral(layers.Dense(units, **hidden), spectral_norm)(x),
+                       model.critic_norm, hidden)
+        x = layers.ReLU(**hidden)(x)
+    return keras.Model(point, _score(x, spectral_norm), name="critic")
+
+
+def points_shape_problem(shape: tuple[int, ...]) -> str | None:
+    if len(shape) != 1:
+        return f"points are vectors (N x d data), got samples of shape {tuple(shape)}"
     return None
 
 
@@ -131,7 +169,7 @@ def dcgan_shape_problem(image_shape: tuple[int, ...]) -> str | None:
 class Network:
     generator: Callable[..., keras.Model]
     critic: Callable[..., keras.Model]
-    # A reason why the network cannot make images of a shape, or None.
+    # A reason why the network cannot make samples of a shape, or None.
     shape_problem: Callable[[tuple[int, ...]], str | None]
     # Whether bfloat16 compute speeds it up on CPUs with bfloat16 matrix units
     # (benchmarks/training.py): convolutions yes; the small MLP's step is bound
@@ -145,13 +183,15 @@ NETWORKS: Registry[Network] = Registry("architecture", {
                    "z -> hidden_units -> image, leaky ReLU; critic mirrored"),
     "dcgan": Network(dcgan_generator, dcgan_critic, dcgan_shape_problem, True,
                      "transposed convolutions with batch norm; strided-convolution critic"),
+    # The WGAN-GP paper's toy networks (ReLU MLPs) for 2-D mixtures and the Swiss roll.
+    "points": Network(points_generator, points_critic, points_shape_problem, False,
+                      "z -> hidden_units (ReLU) -> point, linear output; critic mirrored"),
 })
 
 
 def image_shape_problem(architecture: str, image_shape: tuple[int, ...]) -> str | None:
-    """Why ``architecture`` cannot make ``image_shape`` images, or None when it can."""
-    if len(image_shape) != 3 or image_shape[-1] not in (1, 3):
-        return f"images must be HxWx1 or HxWx3, got {tuple(image_shape)}"
+    """Why ``architecture`` cannot make samples of ``image_shape`` (HxWxC images for
+    the image networks, d-vectors for points), or None when it can."""
     return NETWORKS[architecture].shape_problem(tuple(image_shape))
 
 
