@@ -340,3 +340,27 @@ def postgres_server():
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
                         "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+# What makes a test take tens of seconds: subprocesses, servers, real data and training
+# (2), a project run in-process (1).
+HEAVY_FIXTURES = {"spawn": 2, "postgres_server": 2, "quick_mnist_classifier": 2,
+                  "shared_mnist_module": 2, "mlflow_server": 1, "mlflow_server_proc": 1,
+                  "kedro_project": 1}
+
+
+def _weight(item) -> int:
+    marked = 2 if item.get_closest_marker("slow") or item.get_closest_marker("integration") \
+        else 0
+    return marked + sum(HEAVY_FIXTURES.get(name, 0) for name in getattr(item, "fixturenames", ()))
+
+
+def pytest_collection_modifyitems(config, items):
+    """The heaviest files first, each file's tests together and in order: the two xdist
+    workers (one file at a time) start on the longest work, so neither is left alone
+    with a long file at the end."""
+    weights: dict = {}
+    for item in items:
+        weights[item.path] = weights.get(item.path, 0) + _weight(item)
+    order = {item.path: i for i, item in reversed(list(enumerate(items)))}
+    items.sort(key=lambda item: (-weights[item.path], order[item.path]))
