@@ -128,8 +128,9 @@ def dcgan_critic(image_shape: tuple[int, int, int], model: Any, precision: str,
 
 
 def dcgan_shape_problem(image_shape: tuple[int, ...]) -> str | None:
-    if _image_problem(image_shape):
-        return _image_problem(image_shape)
+    problem = _image_problem(image_shape)
+    if problem:
+        return problem
     if image_shape[0] != image_shape[1] or dcgan_upsamplings(image_shape[0]) is None:
         return (f"dcgan makes square images of 4 or 7 times a power of two (28, 32, 64, ...), "
                 f"not {image_shape[0]}x{image_shape[1]}; use mlp or resize the data")
