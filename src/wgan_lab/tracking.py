@@ -393,8 +393,9 @@ class RunTracker:
         self._safe("end of run", end)
 
     def log_summary(self, metrics: dict[str, float], tags: dict[str, str],
-                    files: dict[str, str]) -> None:
-        """Summary metrics, verdicts (tags) and report files on the parent, which ends."""
+                    files: dict[str, str], end: bool = True) -> None:
+        """Summary metrics, verdicts (tags) and report files on the parent, which ends
+        (unless ``end`` is False: a parent that is the kedro run, which kedro-mlflow ends)."""
         if self.client is None or self.parent_id is None:
             return
         now = mlflow.utils.time.get_current_time_millis()
@@ -405,7 +406,8 @@ class RunTracker:
                 if np.isfinite(v)], tags=[mlflow.entities.RunTag(k, v) for k, v in tags.items()])
             for name, text in files.items():
                 self.client.log_text(self.parent_id, text, name)
-            self.client.set_terminated(self.parent_id, "FINISHED")
+            if end:
+                self.client.set_terminated(self.parent_id, "FINISHED")
         self._safe("the summary", log)
 
 

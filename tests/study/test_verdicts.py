@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from wgan_lab.experiments.analysis import (CONTRADICTED, INCONCLUSIVE, SUPPORTED, RunRecord,
-                                     run_measures, runs_table, summary, verdicts)
+from wgan_lab.evaluation.statistics import CONTRADICTED, INCONCLUSIVE, SUPPORTED
+from wgan_lab.experiments.analysis import RunRecord, run_measures, runs_table, summary, verdicts
 from wgan_lab.experiments.seeds import StudySettings
 from wgan_lab.reporting.study import build_study_report
 from wgan_lab.variants import family, load_parameters

@@ -131,3 +131,30 @@ def expected_best_of_k(values, lower_is_better: bool = True) -> np.ndarray:
     n = len(ordered)
     return np.array([sum(ordered[i - 1] * comb(n - i, k - 1) for i in range(1, n + 1))
                      / comb(n, k) for k in range(1, n + 1)])
+
+
+# What a claim's test concluded, at level alpha.
+SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
+
+
+def verdict_of_comparison(comparison: Comparison, alpha: float, better_when_negative: bool) -> str:
+    """A claim that group a differs from group b in one direction: supported when the
+    permutation test rejects at ``alpha`` and the difference points that way,
+    contradicted when it points the other way, else inconclusive."""
+    if not np.isfinite(comparison.p_value) or comparison.p_value >= alpha:
+        return INCONCLUSIVE
+    negative = comparison.difference.estimate < 0
+    return SUPPORTED if negative == better_when_negative else CONTRADICTED
+
+
+def verdict_of_interval(interval: Interval, above: float = 0.0) -> str:
+    """A claim that a quantity exceeds ``above``: supported when its whole interval does,
+    contradicted when the whole interval is below it; inconclusive otherwise or
+    with fewer than two values."""
+    if interval.n < 2 or not np.isfinite(interval.low):
+        return INCONCLUSIVE
+    if interval.low > above:
+        return SUPPORTED
+    if interval.high < above:
+        return CONTRADICTED
+    return INCONCLUSIVE

@@ -16,12 +16,12 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from wgan_lab.evaluation.measures import LATE_FRACTION, estimate_tracks_fid, late_stability
-from wgan_lab.evaluation.statistics import bootstrap_interval, compare_groups
+from wgan_lab.evaluation.statistics import (bootstrap_interval, compare_groups,
+                                            verdict_of_comparison, verdict_of_interval)
 
 from .seeds import StudySettings, job_trials
 from .store import ERROR_ATTR, RESULT_ATTR, is_finished
 
-SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 # Per-run measures derived from the in-training checks.
 RUN_MEASURES = ("estimate_fid_spearman", "late_fid_jitter", "collapse_events")
 
@@ -152,23 +152,6 @@ class Verdict:
         return asdict(self)
 
 
-def _direction(comparison, alpha: float, better_when_negative: bool) -> str:
-    if not np.isfinite(comparison.p_value) or comparison.p_value >= alpha:
-        return INCONCLUSIVE
-    negative = comparison.difference.estimate < 0
-    return SUPPORTED if negative == better_when_negative else CONTRADICTED
-
-
-def _interval_sign(interval) -> str:
-    if interval.n < 2 or not np.isfinite(interval.low):
-        return INCONCLUSIVE
-    if interval.low > 0:
-        return SUPPORTED
-    if interval.high < 0:
-        return CONTRADICTED
-    return INCONCLUSIVE
-
-
 def _values(table: pd.DataFrame, variant: str, column: str) -> np.ndarray:
     done = table[(table["status"] == "complete") & (table["variant"] == variant)]
     values = done[column].to_numpy(dtype=float)
@@ -203,20 +186,20 @@ def verdicts(table: pd.DataFrame, settings: StudySettings, wasserstein: list[str
     for w in wasserstein:
         c = compare(w, baseline, "fid")
         out.append(Verdict("(a)", f"a.{w}", f"{w} reaches a better (lower) FID than {baseline} at equal budget",
-                           _direction(c, alpha, better_when_negative=True),
+                           verdict_of_comparison(c, alpha, better_when_negative=True),
                            numbers(c, w, baseline, "FID")))
     for w in wasserstein:
         rho = _values(table, w, "estimate_fid_spearman")
         interval = bootstrap_interval(rho, np.mean, resamples=resamples, seed=seed)
         out.append(Verdict("(b)", f"b.{w}.tracks", f"{w}'s Wasserstein estimate tracks FID over training "
                                   f"(mean Spearman rho > 0)",
-                           _interval_sign(interval),
+                           verdict_of_interval(interval),
                            f"mean rho {interval.estimate:.3g}, 95% CI [{interval.low:.3g}, "
                            f"{interval.high:.3g}], n = {interval.n}"))
         c = compare(w, baseline, "estimate_fid_spearman")
         out.append(Verdict("(b)", f"b.{w}.vs_{baseline}", f"{w}'s estimate tracks FID more closely than "
                                   f"{baseline}'s score gap (higher rho)",
-                           _direction(c, alpha, better_when_negative=False),
+                           verdict_of_comparison(c, alpha, better_when_negative=False),
                            numbers(c, w, baseline, "rho").replace("n = ", "runs: ")))
     for w in wasserstein:
         c = compare(w, baseline, "late_fid_jitter")
@@ -225,7 +208,7 @@ def verdicts(table: pd.DataFrame, settings: StudySettings, wasserstein: list[str
             f"{v} {np.mean(e):.2g}" if len(e) else f"{v} -" for v, e in events.items())
         out.append(Verdict("(c)", f"c.{w}", f"{w} trains more stably than {baseline} (lower FID jitter "
                                   f"over the last {LATE_FRACTION:.0%} of training)",
-                           _direction(c, alpha, better_when_negative=True),
+                           verdict_of_comparison(c, alpha, better_when_negative=True),
                            numbers(c, w, baseline, "jitter").replace("n = ", "runs: ")
                            + collapse))
     return out

@@ -65,6 +65,7 @@ class TrainingStep:
         self._critic_grads = grads(self._critic_grads_fn)
         self._generator_grads = grads(self._generator_grads_fn)
         self.run = tf.function(self._run)
+        self.train_critic = tf.function(self._train_critic)
 
     def use_images(self, images) -> None:
         """Take what the step needs to know of the training set (its pixel std)."""
@@ -230,3 +231,41 @@ class TrainingStep:
         for _ in tf.range(count - 1):
             self._one_step(next(iterator), with_metrics=False)
         return self._one_step(next(iterator))
+
+    # ----- the critic alone, the generator frozen (the theory runs, #22) -------
+    def _critic_update_from(self, real, fake, seed, i, with_metrics: bool) -> dict:
+        batch = self.config.optimizer.batch_size
+        draw = tf.stack([seed, tf.cast(i, tf.int64)])
+        real_batch = tf.gather(real, tf.random.stateless_uniform(
+            [batch], draw, 0, tf.shape(real, tf.int64)[0], tf.int64))
+        if fake is None:
+            z = tf.random.stateless_normal([batch, self.config.model.latent_dim], draw + 1)
+            fake_batch = self.generator(z, training=False)
+        else:
+            fake_batch = tf.gather(fake, tf.random.stateless_uniform(
+                [batch], draw + 1, 0, tf.shape(fake, tf.int64)[0], tf.int64))
+        draws = {"epsilon": tf.random.stateless_uniform([batch], draw + 2)}
+        grads, metrics = self._critic_grads(real_batch, fake_batch, draws, with_metrics)
+        self.critic_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+        if self.regularizer.constrain is not None:
+            self.regularizer.constrain(self.critic.trainable_variables,
+                                       self.config.objective.clip_value)
+        return metrics
+
+    def _train_critic(self, real: tf.Tensor, fake: tf.Tensor | None, steps: tf.Tensor,
+                      seed: tf.Tensor) -> dict:
+        """``steps`` (at least 1) critic updates with the same loss, penalty, constraint
+        and optimizer as training, the generator frozen: batches drawn (seeded) from
+        ``real`` and from ``fake``, or from the generator when ``fake`` is None.
+        Returns the metrics of the last update.
+
+        What the theory runs need to estimate a divergence between two fixed sample
+        sets, or to push a discriminator towards optimality against a frozen
+        generator. One replica (the default strategy): the batches are not split,
+        and penalties that perturb real data are not supported.
+        """
+        if self.replicas != 1 or self.regularizer.needs_perturbation:
+            raise ValueError("train_critic runs on one replica, without data perturbation")
+        for i in tf.range(steps - 1):
+            self._critic_update_from(real, fake, seed, i, with_metrics=False)
+        return self._critic_update_from(real, fake, seed, steps - 1, with_metrics=True)

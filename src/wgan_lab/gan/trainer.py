@@ -173,6 +173,36 @@ class GANTrainer:
         until = min([until, *(limit - step for limit in limits if limit is not None)])
         return max(1, min(until, self.config.runtime.steps_per_call))
 
+    def train_critic(self, real: np.ndarray, fake: np.ndarray | None = None, steps: int = 1,
+                     seed: int = 0) -> dict[str, float]:
+        """``steps`` critic updates, the generator frozen, on batches of ``real`` against
+        batches of ``fake`` (or of the generator's samples); the last update's metrics."""
+        metrics = self.compiled.train_critic(
+            tf.constant(real, tf.float32), None if fake is None else tf.constant(fake, tf.float32),
+            tf.constant(steps, tf.int64), tf.constant(seed, tf.int64))
+        return {key: float(value) for key, value in metrics.items()}
+
+    def restart_critic(self, seed: int) -> None:
+        """A fresh critic for the next ``train_critic``: every weight drawn again by its
+        layer's own initializer from ``seed``, the critic optimizer's state zeroed. The
+        traced step is kept, so many estimates (one per distance, per seed) pay for
+        one trace."""
+        for index, layer in enumerate(self.critic.layers):
+            for name in ("kernel", "bias"):
+                variable = getattr(layer, name, None)
+                initializer = getattr(layer, f"{name}_initializer", None)
+                if variable is None or initializer is None:
+                    continue
+                config = initializer.get_config()
+                if "seed" in config:
+                    initializer = type(initializer).from_config(
+                        {**config, "seed": int(seed) * 1000 + index})
+                variable.assign(initializer(variable.shape, variable.dtype))
+        for variable in self.compiled.critic_optimizer.variables:
+            # Its step count and moments restart; its learning rate stays.
+            if variable.name != "learning_rate":
+                variable.assign(tf.zeros_like(variable))
+
     def generate(self, noise: tf.Tensor) -> np.ndarray:
         return np.asarray(self.sampling_generator(noise, training=False))
 
