@@ -17,6 +17,7 @@ from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.experiments.store import check_database_url, storage_url
 from wgan_lab.experiments.seeds import StudySettings
 from wgan_lab.experiments.search import TuneSettings
+from wgan_lab.experiments.theory import TheorySettings
 from wgan_lab.tracking import ModelRegistrySettings
 from wgan_lab.variants import compared, family
 
@@ -44,6 +45,7 @@ BLOCK_CHECKS: Registry[Callable[[Any, dict[str, Any]], None]] = Registry("parame
     "model_registry": lambda block, parameters: settings_from(ModelRegistrySettings, block,
                                                               "model_registry"),
     "compare": lambda block, parameters: compared(parameters),
+    "theory": lambda block, parameters: TheorySettings.from_params(block or {}, family(parameters)),
 })
 
 

@@ -21,6 +21,7 @@ from wgan_lab.data.processing import ProcessingSettings
 from wgan_lab.evaluation.evaluate import EvaluationSettings, GenerateSettings
 from wgan_lab.experiments.search import TuneSettings
 from wgan_lab.experiments.seeds import StudySettings
+from wgan_lab.experiments.theory import TheorySettings
 from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.tracking import ModelRegistrySettings
 from wgan_lab.variants import CompareSettings, load_parameters
@@ -37,6 +38,7 @@ BLOCKS: dict[str, tuple[str, type, str]] = {
     "Comparison (`compare`)": ("compare", CompareSettings, "pipelines.md"),
     "Generating images (`generate`)": ("generate", GenerateSettings, "pipelines.md"),
     "Model registry (`model_registry`)": ("model_registry", ModelRegistrySettings, "mlflow.md"),
+    "Theory (`theory`)": ("theory", TheorySettings, "theory.md"),
 }
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
 

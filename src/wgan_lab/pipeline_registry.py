@@ -8,6 +8,8 @@ evaluation. ``compare``: the variants in ``compare.variants`` and the report.
 ``study``: every variant of ``study.variants`` with every seed of
 ``study.seeds``, compared with statistics; ``study_report``: its report from
 the job store.
+``theory``: the argument for WGAN measured on toy data, where the true
+distances are known (closed forms, exact W1), with verdicts and its report.
 ``__default__`` is ``compare``.
 """
 from __future__ import annotations
@@ -15,7 +17,8 @@ from __future__ import annotations
 from kedro.pipeline import Pipeline
 
 from wgan_lab import variants
-from wgan_lab.pipelines import data_processing, evaluation, reporting, study, training, tuning
+from wgan_lab.pipelines import (data_processing, evaluation, reporting, study, theory,
+                                training, tuning)
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -37,5 +40,6 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["tune_report"] = tuning.create_report_pipeline()
     pipelines["study"] = ingest + features + study.create_pipeline()
     pipelines["study_report"] = study.create_report_pipeline()
+    pipelines["theory"] = theory.create_pipeline()
     pipelines["__default__"] = pipelines["compare"]
     return pipelines

@@ -57,7 +57,10 @@ def cell_text(value) -> str:
 
 
 def markdown_table(table: pd.DataFrame) -> str:
-    header = [table.index.name or "", *table.columns]
-    rows = [[str(i), *map(str, row)] for i, row in zip(table.index, table.to_numpy())]
+    """``table`` as a Markdown table; a "|" in a cell is escaped, not a column break."""
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|")
+    header = [cell(table.index.name or ""), *map(cell, table.columns)]
+    rows = [[cell(i), *map(cell, row)] for i, row in zip(table.index, table.to_numpy())]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
