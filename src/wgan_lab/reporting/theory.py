@@ -14,7 +14,7 @@ from wgan_lab.experiments.analysis import Verdict
 from wgan_lab.experiments.theory import TheorySettings
 from wgan_lab.experiments.theory_claims import TheoryTables, theory_verdicts
 
-from .kit import cell_text, html_page, log_y_axis, markdown_table, plt, png_base64
+from .kit import cell_text, html_page, markdown_table, plt, png_base64
 
 # Figure name -> (claims it shows, caption). The report's order.
 FIGURES = {
@@ -36,7 +36,7 @@ FIGURES = {
     "value_surfaces": ("T5", "Critic value surfaces with the real samples (white), critics "
                        "trained against real data plus noise (WGAN-GP Figure 1a)."),
     "w1_tracking": ("T5", "The critic's estimate against the exact W1 of the generated "
-                    "samples at each evaluation, per Wasserstein-loss run."),
+                    "samples at each evaluation after the first steps, per Wasserstein-loss run."),
     "mixture_samples": ("T6", "Generated samples (first seed, blue) over the real data "
                         "(grey) after the equal budget."),
 }
@@ -170,7 +170,8 @@ def _surfaces_figure(surfaces: pd.DataFrame):
 
 
 def _tracking_figure(curves: pd.DataFrame):
-    wasserstein = curves[curves["wasserstein_loss"]]
+    # From the first check on: at step 0 the critic has not trained.
+    wasserstein = curves[curves["wasserstein_loss"] & (curves["step"] > 0)]
     variants = list(wasserstein["variant"].unique()) or ["-"]
     fig, axes = plt.subplots(1, len(variants), figsize=(4.5 * len(variants), 3.8), squeeze=False)
     for ax, variant in zip(axes[0], variants):
@@ -225,13 +226,16 @@ def theory_figures(tables: TheoryTables, gaussian_curves: pd.DataFrame,
 
 
 # ----- tables and pages -------------------------------------------------------------
-def mixtures_table(finals: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset and variant: median over seeds of each final measure, with n."""
+def mixtures_table(finals: pd.DataFrame, settings: TheorySettings) -> pd.DataFrame:
+    """Per dataset and variant, in the settings' order: median over seeds of each final
+    measure, with n."""
     columns = [c for c in ("modes_covered", "high_quality", "exact_w1", "w1_floor")
                if c in finals]
-    table = finals.groupby(["dataset", "variant"], sort=False)[columns].median()
-    table["n"] = finals.groupby(["dataset", "variant"], sort=False).size()
-    return table.reset_index()
+    table = finals.groupby(["dataset", "variant"])[columns].median()
+    table["n"] = finals.groupby(["dataset", "variant"]).size()
+    order = [(d, v) for d in settings.mixtures.datasets for v in settings.mixtures.variants
+             if (d, v) in table.index]
+    return table.loc[order].reset_index()
 
 
 def verdict_table(verdicts: list[Verdict]) -> pd.DataFrame:
@@ -244,7 +248,7 @@ def build_theory_report(tables: TheoryTables, settings: TheorySettings, figures:
     """The report of one theory run from its tables and figures."""
     verdicts = theory_verdicts(tables, settings)
     verdicts_frame = verdict_table(verdicts)
-    mixtures = mixtures_table(tables.mixture_finals)
+    mixtures = mixtures_table(tables.mixture_finals, settings)
     intro = (f"Seeds {list(settings.seeds)} (vanishing gradients: {list(settings.vanishing.seeds)}); "
              f"verdicts from {1 - settings.alpha:.0%} bootstrap intervals (CI) of the mean of "
              f"per-seed paired values ({settings.resamples} resamples), n beside each. Toy networks: the points MLP "
