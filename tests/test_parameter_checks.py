@@ -31,6 +31,23 @@ def test_the_configured_parameters_pass(env):
     ("model_registry.aliass", "top", "model_registry.aliass: unknown parameter (known: "
                                      "name_prefix, alias)"),
     ("compare.variants", "gan+wgan_gpp", "compare.variants: unknown variant 'wgan_gpp'"),
+    # The theory block: a dataset name, a clip value <= 0, an empty theta grid...
+    ("theory.divergences.thetas", [], "theory.divergences.thetas: list at least one distance"),
+    ("theory.lipschitz.clip_values", [0.01, -0.01],
+     "theory.lipschitz.clip_values: must be greater than 0.0 (got -0.01)"),
+    ("theory.vanishing.dataset", "9gaussians",
+     "theory.vanishing.dataset: unknown toy dataset '9gaussians'; known: 8gaussians, "
+     "25gaussians, swissroll"),
+    ("theory.mixtures.datasets", ["8gaussians", "moons"],
+     "theory.mixtures.datasets: unknown toy dataset 'moons'"),
+    ("theory.mixtures.variants", ["gan", "wgan_gpp"],
+     "theory.mixtures.variants: unknown variant 'wgan_gpp'"),
+    ("theory.mixtures.overrides", {"wgan": {"objective": {"clip_value": 0}}},
+     "theory.mixtures.overrides.wgan.objective.clip_value: must be positive for the clip "
+     "regularizer (got 0.0)"),
+    ("theory.estimators.critic", {"loss": "wasserstein", "regularizer": "dragan"},
+     "theory.estimators.critic.regularizer: dragan perturbs real data"),
+    ("theory.vanishing.checkpoints", [10, 1], "theory.vanishing.checkpoints: increasing"),
 ])
 def test_a_bad_value_names_its_parameter(path, value, message):
     parameters = copy.deepcopy(load_parameters())

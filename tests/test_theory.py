@@ -1,6 +1,7 @@
 """The theory runs: trained estimators against closed forms, the vanishing gradient,
 clipping against the penalty, the claims' verdicts on tables whose answer is known,
-and the pipeline end to end (files, figures, verdicts, one MLflow run per network)."""
+and the pipeline end to end (files, figures, verdicts, one MLflow run per network).
+Bad theory parameters are among test_parameter_checks' cases."""
 from __future__ import annotations
 
 import copy
@@ -13,7 +14,6 @@ import pytest
 from scipy import stats
 
 from tests.conftest import run_pipeline
-from wgan_lab.core import ConfigError
 from wgan_lab.evaluation.divergences import LOG2, optimal_discriminator
 from wgan_lab.evaluation.statistics import CONTRADICTED, INCONCLUSIVE, SUPPORTED
 from wgan_lab.experiments import theory
@@ -22,7 +22,6 @@ from wgan_lab.experiments.theory import (TheorySettings, estimate_from_critic,
 from wgan_lab.experiments.theory_claims import (TheoryTables, claim_t2, claim_t3_t4, claim_t5,
                                                 claim_t6)
 from wgan_lab.gan.trainer import GANTrainer
-from wgan_lab.parameter_checks import check_parameters
 from wgan_lab.reporting.theory import FIGURES
 from wgan_lab.variants import family, load_parameters
 
@@ -36,37 +35,6 @@ def settings(**changes) -> TheorySettings:
             target = target[part]
         target[key] = value
     return TheorySettings.from_params(block, family(load_parameters()))
-
-
-# ----- bad parameters fail naming the parameter -----------------------------------------
-@pytest.mark.parametrize("path, value, message", [
-    ("theory.divergences.thetas", [], "theory.divergences.thetas: list at least one distance"),
-    ("theory.lipschitz.clip_values", [0.01, -0.01],
-     "theory.lipschitz.clip_values: must be greater than 0.0 (got -0.01)"),
-    ("theory.vanishing.dataset", "9gaussians",
-     "theory.vanishing.dataset: unknown toy dataset '9gaussians'; known: 8gaussians, "
-     "25gaussians, swissroll"),
-    ("theory.mixtures.datasets", ["8gaussians", "moons"],
-     "theory.mixtures.datasets: unknown toy dataset 'moons'"),
-    ("theory.mixtures.variants", ["gan", "wgan_gpp"],
-     "theory.mixtures.variants: unknown variant 'wgan_gpp'"),
-    ("theory.mixtures.overrides", {"wgan": {"objective": {"clip_value": 0}}},
-     "theory.mixtures.overrides.wgan.objective.clip_value: must be positive for the clip "
-     "regularizer (got 0.0)"),
-    ("theory.estimators.critic", {"loss": "wasserstein", "regularizer": "dragan"},
-     "theory.estimators.critic.regularizer: dragan perturbs real data"),
-    ("theory.vanishing.checkpoints", [10, 1], "theory.vanishing.checkpoints: increasing"),
-])
-def test_a_bad_theory_parameter_fails_naming_it(path, value, message):
-    parameters = copy.deepcopy(load_parameters())
-    *parents, key = path.split(".")
-    block = parameters
-    for part in parents:
-        block = block[part]
-    block[key] = value
-    with pytest.raises(ConfigError) as error:
-        check_parameters(["theory"], parameters)
-    assert str(error.value).startswith(message), str(error.value)
 
 
 # ----- the trained estimators against what is known ----------------------------------------

@@ -112,102 +112,94 @@ def _vanishing_figure(v: pd.DataFrame):
     return fig
 
 
+def _row(names: list[str], height: float = 3.5):
+    """One panel per name, side by side: the figure and (axis, name) pairs."""
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), height), squeeze=False)
+    return fig, list(zip(axes[0], names))
+
+
+def _finish_row(fig, panels, ylabel: str):
+    panels[0][0].set_ylabel(ylabel)
+    panels[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _grid(rows: list[str], columns: list[str], draw, size: float = 3.0):
+    """A grid of toy-data panels without ticks, columns titled, rows labelled;
+    ``draw(ax, row, column)`` fills each."""
+    fig, axes = plt.subplots(len(rows), len(columns),
+                             figsize=(size * len(columns), size * len(rows)), squeeze=False)
+    for i, row in enumerate(rows):
+        for j, column in enumerate(columns):
+            draw(axes[i, j], row, column)
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+        axes[i, 0].set_ylabel(row)
+    for j, column in enumerate(columns):
+        axes[0, j].set_title(column)
+    fig.tight_layout()
+    return fig
+
+
 def _weights_figure(histograms: pd.DataFrame):
-    datasets = list(histograms["dataset"].unique())
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.5), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
+    fig, panels = _row(list(histograms["dataset"].unique()))
+    for ax, dataset in panels:
         for constraint, h in histograms[histograms["dataset"] == dataset].groupby(
                 "constraint", sort=False):
             ax.step(h["scaled_weight"], h["count"] / h["count"].sum(), where="mid",
                     label=constraint)
         ax.set_title(dataset)
         ax.set_xlabel("weight / largest |weight| of its layer")
-    axes[0, 0].set_ylabel("share of hidden-layer weights")
-    axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish_row(fig, panels, "share of the critic's weights")
 
 
 def _layer_gradients_figure(layers: pd.DataFrame):
-    datasets = list(layers["dataset"].unique())
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.5), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
+    fig, panels = _row(list(layers["dataset"].unique()))
+    for ax, dataset in panels:
         for constraint, g in layers[layers["dataset"] == dataset].groupby("constraint", sort=False):
             median = g.groupby("layer")["gradient_norm"].median()
             ax.plot(median.index, np.maximum(median, 1e-30), marker="o", label=constraint)
         ax.set_yscale("log")
         ax.set_title(dataset)
         ax.set_xlabel("critic layer (input first)")
-    axes[0, 0].set_ylabel("gradient norm of the critic loss")
-    axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def _surfaces_figure(surfaces: pd.DataFrame):
-    datasets = list(surfaces["dataset"].unique())
-    constraints = list(surfaces["constraint"].unique())
-    fig, axes = plt.subplots(len(constraints), len(datasets),
-                             figsize=(3.2 * len(datasets), 3 * len(constraints)), squeeze=False)
-    for i, constraint in enumerate(constraints):
-        for j, dataset in enumerate(datasets):
-            ax = axes[i, j]
-            s = surfaces[(surfaces["dataset"] == dataset) & (surfaces["constraint"] == constraint)]
-            size = int(round(np.sqrt(len(s))))
-            grid = s["value"].to_numpy().reshape(size, size)
-            ax.contourf(s["x"].to_numpy().reshape(size, size), s["y"].to_numpy().reshape(size, size),
-                        grid, levels=20, cmap="viridis")
-            real = toy_samples(dataset, 300, 0)
-            ax.scatter(real[:, 0], real[:, 1], s=2, color="white")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(dataset)
-            if j == 0:
-                ax.set_ylabel(constraint)
-    fig.tight_layout()
-    return fig
+    return _finish_row(fig, panels, "gradient norm of the critic loss")
 
 
 def _tracking_figure(curves: pd.DataFrame):
     # From the first check on: at step 0 the critic has not trained.
     wasserstein = curves[curves["wasserstein_loss"] & (curves["step"] > 0)]
-    variants = list(wasserstein["variant"].unique()) or ["-"]
-    fig, axes = plt.subplots(1, len(variants), figsize=(4.5 * len(variants), 3.8), squeeze=False)
-    for ax, variant in zip(axes[0], variants):
+    fig, panels = _row(list(wasserstein["variant"].unique()) or ["-"], height=3.8)
+    for ax, variant in panels:
         for dataset, runs in wasserstein[wasserstein["variant"] == variant].groupby("dataset"):
             ax.scatter(runs["exact_w1"], runs["critic_gap"], s=10, label=dataset)
         ax.set_title(variant)
         ax.set_xlabel("exact W1 (generated vs real)")
-    axes[0, 0].set_ylabel("critic estimate E f(real) - E f(fake)")
-    axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish_row(fig, panels, "critic estimate E f(real) - E f(fake)")
+
+
+def _surfaces_figure(surfaces: pd.DataFrame):
+    def draw(ax, constraint: str, dataset: str) -> None:
+        s = surfaces[(surfaces["dataset"] == dataset) & (surfaces["constraint"] == constraint)]
+        size = int(round(np.sqrt(len(s))))
+        ax.contourf(*(s[c].to_numpy().reshape(size, size) for c in ("x", "y", "value")),
+                    levels=20, cmap="viridis")
+        real = toy_samples(dataset, 300, 0)
+        ax.scatter(real[:, 0], real[:, 1], s=2, color="white")
+    return _grid(list(surfaces["constraint"].unique()), list(surfaces["dataset"].unique()), draw)
 
 
 def _samples_figure(samples: pd.DataFrame):
-    datasets = list(samples["dataset"].unique())
-    variants = list(samples["variant"].unique())
-    fig, axes = plt.subplots(len(datasets), len(variants),
-                             figsize=(2.8 * len(variants), 2.8 * len(datasets)), squeeze=False)
-    for i, dataset in enumerate(datasets):
+    def draw(ax, dataset: str, variant: str) -> None:
         real = toy_samples(dataset, 1000, 0)
-        for j, variant in enumerate(variants):
-            ax = axes[i, j]
-            s = samples[(samples["dataset"] == dataset) & (samples["variant"] == variant)]
-            ax.scatter(real[:, 0], real[:, 1], s=2, color="grey", alpha=0.5)
-            ax.scatter(s["x"], s["y"], s=2, color="tab:blue")
-            limit = float(np.abs(real).max()) * 1.4
-            ax.set_xlim(-limit, limit)
-            ax.set_ylim(-limit, limit)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(variant)
-            if j == 0:
-                ax.set_ylabel(dataset)
-    fig.tight_layout()
-    return fig
+        s = samples[(samples["dataset"] == dataset) & (samples["variant"] == variant)]
+        ax.scatter(real[:, 0], real[:, 1], s=2, color="grey", alpha=0.5)
+        ax.scatter(s["x"], s["y"], s=2, color="tab:blue")
+        limit = float(np.abs(real).max()) * 1.4
+        ax.set_xlim(-limit, limit)
+        ax.set_ylim(-limit, limit)
+    return _grid(list(samples["dataset"].unique()), list(samples["variant"].unique()), draw,
+                 size=2.8)
 
 
 def theory_figures(tables: TheoryTables, gaussian_curves: pd.DataFrame,
