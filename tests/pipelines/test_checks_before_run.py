@@ -26,6 +26,8 @@ CASES = {
     "bad storage URL": (["--pipelines=study", "--params=study.storage=not-a-url"],
                         "Error: study.storage: not a database URL (got 'not-a-url'); use "
                         "sqlite:///path.db or postgresql://user@host/db"),
+    "theory clip value": (["--pipelines=theory", "--params=theory.lipschitz.clip_values=0.01+0"],
+                          "Error: theory.lipschitz.clip_values: must be greater than 0.0 (got '0')"),
     # MySQL's default driver is not a dependency: its absence is what a user meets.
     "missing driver": (["--pipelines=tune", "--params=tune.storage=mysql://lab:s3cret@127.0.0.1/jobs"],
                        "Error: tune.storage: the database driver for mysql:// is not installed "
@@ -68,6 +70,7 @@ def test_bad_parameter_fails_first_in_one_line(case, failed_runs):
     # Before ingestion: no arrays, no report, no model, no MLflow run.
     assert not (project / "data/05_model_input").exists()
     assert not (project / "data/06_models").exists()
+    assert not (project / "data/08_reporting").exists()
     store = project / "mlflow.db"
     if store.exists():
         client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{store}")
