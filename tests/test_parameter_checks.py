@@ -32,7 +32,9 @@ def test_the_configured_parameters_pass(env):
                                      "name_prefix, alias)"),
     ("compare.variants", "gan+wgan_gpp", "compare.variants: unknown variant 'wgan_gpp'"),
     # The theory block: a dataset name, a clip value <= 0, an empty theta grid...
-    ("theory.divergences.thetas", [], "theory.divergences.thetas: list at least one distance"),
+    ("theory.divergences.thetas", [], "theory.divergences.thetas: list at least one (got an "
+                                     "empty list)"),
+    ("theory.mixtures.variants", [], "theory.mixtures.variants: list at least one"),
     ("theory.lipschitz.clip_values", [0.01, -0.01],
      "theory.lipschitz.clip_values: must be greater than 0.0 (got -0.01)"),
     ("theory.vanishing.dataset", "9gaussians",

@@ -139,9 +139,17 @@ class TheorySettings:
         """From the ``theory`` block and the variant family; every problem fails here,
         before anything trains, naming the parameter."""
         settings = settings_from(cls, theory, "theory")
-        if not settings.divergences.thetas:
-            raise ConfigError("theory.divergences.thetas: list at least one distance "
-                              "(got an empty list)")
+        # Every experiment needs at least one of each: an empty list would leave a
+        # claim without its measurements.
+        for where, values in (("divergences.thetas", settings.divergences.thetas),
+                              ("divergences.gaussian_distances",
+                               settings.divergences.gaussian_distances),
+                              ("mixtures.datasets", settings.mixtures.datasets),
+                              ("mixtures.variants", settings.mixtures.variants),
+                              ("lipschitz.datasets", settings.lipschitz.datasets),
+                              ("lipschitz.clip_values", settings.lipschitz.clip_values)):
+            if not values:
+                raise ConfigError(f"theory.{where}: list at least one (got an empty list)")
         for where, seeds in (("theory.seeds", settings.seeds),
                              ("theory.vanishing.seeds", settings.vanishing.seeds)):
             if not seeds or len(set(seeds)) != len(seeds):
