@@ -84,9 +84,13 @@ def report_theory(divergences: pd.DataFrame, gaussian_curves: pd.DataFrame,
                   mixture_curves: pd.DataFrame, mixture_finals: pd.DataFrame,
                   mixture_samples: pd.DataFrame, lipschitz: pd.DataFrame,
                   lipschitz_layers: pd.DataFrame, weight_histograms: pd.DataFrame,
-                  value_surfaces: pd.DataFrame, *timings_and_settings: Any) -> tuple:
+                  value_surfaces: pd.DataFrame, seconds_divergences: dict[str, float],
+                  seconds_gaussians: dict[str, float], seconds_vanishing: dict[str, float],
+                  seconds_mixtures: dict[str, float], seconds_lipschitz: dict[str, float],
+                  settings: dict[str, Any], parameters: dict[str, Any]) -> tuple:
     """The report files and each figure; the verdicts as tags on the kedro run."""
-    *timings, settings, parameters = timings_and_settings
+    timings = (seconds_divergences, seconds_gaussians, seconds_vanishing, seconds_mixtures,
+               seconds_lipschitz)
     s = theory_settings(settings, parameters)
     tables = TheoryTables(divergences, gaussian_summary, vanishing, mixture_finals,
                           mixture_curves, lipschitz)
