@@ -1,7 +1,8 @@
 """Time to quality: wall-clock training seconds until FID first falls below fixed
 thresholds, for each variant's committed default against the canonical Keras
 pattern (``keras.Model.train_step`` + ``fit``, benchmarks/keras_baseline.py) with
-the papers' recipes (benchmarks/paper_recipes.yml), in one benchmark run.
+the papers' recipes (the ``<variant>_paper`` blocks of
+conf/base/parameters_training.yml), in one benchmark run.
 
     python benchmarks/time_to_quality.py                         # ~50 min on 2 cores
     python benchmarks/time_to_quality.py --minutes 10 --variants gan,wgan,wgan_gp
@@ -23,12 +24,12 @@ Writes benchmarks/results/time_to_quality.json and .md (the README's table).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 
-import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -47,12 +48,15 @@ def default_config(variant):
 
 
 def recipe_config(variant):
-    """The variant's block with the paper's model, objective and optimizer."""
-    recipes = yaml.safe_load((HERE / "paper_recipes.yml").read_text())
-    recipe = recipes[variant]
-    return default_config(variant).replace(
-        model={**recipe["model"], "hidden_units": tuple(recipe["model"]["hidden_units"])},
-        objective=recipe["objective"], optimizer=recipe["optimizer"])
+    """The paper's recipe of ``variant``: its ``<variant>_paper`` block in conf/, with the
+    default's seed, schedule and runtime so that both sides differ in the recipe only."""
+    from wgan_lab.gan.config import TrainingConfig
+    from wgan_lab.variants import training_params
+
+    paper = TrainingConfig.from_params(training_params(f"{variant}_paper"),
+                                       prefix=f"{variant}_paper")
+    return dataclasses.replace(default_config(variant), model=paper.model,
+                               objective=paper.objective, optimizer=paper.optimizer)
 
 
 def scorer():

@@ -34,6 +34,10 @@ class EvaluationSettings:
 
     classifier_dir: str
     classifier: ClassifierConfig = ClassifierConfig()
+    # The study's second evaluator: another classifier (architecture, seed) on the
+    # same training split, whose features no search ever selected on.
+    second_classifier_dir: str | None = None
+    second_classifier: ClassifierConfig = ClassifierConfig(architecture="mlp", seed=1)
     # A local Keras InceptionV3 "notop" weights file for unlabelled images.
     inception_weights: str | None = None
     protocol: Protocol = Protocol()
@@ -113,6 +117,23 @@ def evaluate_generator(generator, real: np.ndarray, extractor: Extractor | None,
         return result, np.zeros(0)
     probabilities = fake_out[1]
     return result, metrics.class_histogram(probabilities.argmax(axis=1), probabilities.shape[1])
+
+
+# The second evaluator's numbers: its feature-space metrics under this prefix.
+SECOND = "second_"
+SECOND_METRICS = ("fid", "precision", "recall")
+
+
+def evaluate_in_second_features(generator, real: np.ndarray, extractor: Extractor,
+                                protocol: Protocol) -> dict[str, float]:
+    """FID, precision and recall of ``generator`` in a second feature space, on the
+    very images ``evaluate_generator`` scores (same subsample, same noise), as
+    ``second_fid``, ``second_precision``, ``second_recall``."""
+    n = min(protocol.n_samples, len(real))
+    real = subsample(real, n, protocol.seed)
+    fake = generate(generator, n, protocol.seed)
+    samples = metrics.Samples(real, fake, protocol, extractor(real), extractor(fake))
+    return {SECOND + name: metrics.METRICS[name].compute(samples) for name in SECOND_METRICS}
 
 
 def compute_metrics(real: np.ndarray, fake: np.ndarray, extractor: Extractor | None,

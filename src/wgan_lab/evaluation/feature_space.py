@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from .evaluate import Extractor, generate, subsample
+from wgan_lab.core import settings_from
+
+from .evaluate import EvaluationSettings, Extractor, generate, subsample
 from .features import ClassifierConfig, FeatureExtractor, load_inception, load_or_train_classifier
 from .metrics import classes_covered, frechet_distance, gaussian_stats
 
@@ -46,6 +48,24 @@ def fit_feature_space(train_images: np.ndarray, train_labels: np.ndarray,
                                for i in range(0, len(images), 100)]), None
 
     return FeatureSpace(extract, "InceptionV3"), {"feature_space": "InceptionV3"}
+
+
+def fit_second_feature_space(train_images: np.ndarray, train_labels: np.ndarray,
+                             test_images: np.ndarray, test_labels: np.ndarray,
+                             evaluation: dict[str, Any]) -> tuple[FeatureSpace, dict[str, Any]]:
+    """The second evaluator: ``evaluation.second_classifier`` (by default an MLP with
+    another seed) trained on the same split and cached in ``second_classifier_dir``;
+    None features for unlabelled data or without a cache folder."""
+    settings = settings_from(EvaluationSettings, evaluation, "evaluation")
+    folder, config = settings.second_classifier_dir, settings.second_classifier
+    if not folder or not ((train_labels >= 0).all() and len(np.unique(train_labels)) > 1):
+        return FeatureSpace(None, "none"), {"feature_space": "none"}
+    model, info = load_or_train_classifier(folder, train_images, train_labels, test_images,
+                                           test_labels, config)
+    extractor = FeatureExtractor(model)
+    description = f"second classifier ({config.architecture}, seed {config.seed})"
+    return (FeatureSpace(extractor, description, extractor.n_classes),
+            {"feature_space": description, **info})
 
 
 def in_training_fid(space: FeatureSpace, test_images: np.ndarray, n: int, seed: int):

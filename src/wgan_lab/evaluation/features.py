@@ -19,9 +19,9 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from wgan_lab.core import Count, section
+from wgan_lab.core import Count, Registry, section
 from wgan_lab.fileio import atomic_path
 from wgan_lab.progress import Progress
 
@@ -30,19 +30,8 @@ logger = logging.getLogger(__name__)
 FEATURE_LAYER = "features"
 
 
-@section
-class ClassifierConfig:
-    """``evaluation.classifier``: how the domain classifier is trained."""
-
-    epochs: Count = 5
-    batch_size: Count = 128
-    learning_rate: Annotated[float, Field(gt=0)] = 1e-3
-    feature_dim: Count = 128
-    seed: int = 0
-
-
-def build_classifier(image_shape: tuple[int, ...], n_classes: int, feature_dim: int = 128
-                     ) -> keras.Model:
+def build_cnn(image_shape: tuple[int, ...], n_classes: int, feature_dim: int) -> keras.Model:
+    """Two conv blocks and a dense feature layer: the domain classifier."""
     image = keras.Input(image_shape)
     x = layers.Conv2D(32, 3, padding="same", activation="relu")(image)
     x = layers.MaxPooling2D()(x)
@@ -52,6 +41,45 @@ def build_classifier(image_shape: tuple[int, ...], n_classes: int, feature_dim: 
     x = layers.Dense(feature_dim, activation="relu", name=FEATURE_LAYER)(x)
     x = layers.Dropout(0.3)(x)
     return keras.Model(image, layers.Dense(n_classes)(x), name="domain_classifier")
+
+
+def build_mlp(image_shape: tuple[int, ...], n_classes: int, feature_dim: int) -> keras.Model:
+    """Dense layers on the raw pixels, no convolution: the second evaluator, whose
+    features share neither architecture nor weights with the first one's."""
+    image = keras.Input(image_shape)
+    x = layers.Flatten()(image)
+    x = layers.Dense(512, activation="relu")(x)
+    x = layers.Dense(feature_dim, activation="tanh", name=FEATURE_LAYER)(x)
+    x = layers.Dropout(0.2)(x)
+    return keras.Model(image, layers.Dense(n_classes)(x), name="mlp_classifier")
+
+
+# Classifier architectures for feature spaces: one entry each.
+CLASSIFIERS: Registry = Registry("classifier architecture", {"cnn": build_cnn, "mlp": build_mlp})
+
+
+@section
+class ClassifierConfig:
+    """``evaluation.classifier`` (and ``evaluation.second_classifier``): how a
+    classifier of the domain is trained."""
+
+    architecture: str = "cnn"
+    epochs: Count = 5
+    batch_size: Count = 128
+    learning_rate: Annotated[float, Field(gt=0)] = 1e-3
+    feature_dim: Count = 128
+    seed: int = 0
+
+    @field_validator("architecture")
+    @classmethod
+    def _known_architecture(cls, name: str) -> str:
+        CLASSIFIERS[name]
+        return name
+
+
+def build_classifier(image_shape: tuple[int, ...], n_classes: int, feature_dim: int = 128,
+                     architecture: str = "cnn") -> keras.Model:
+    return CLASSIFIERS[architecture](image_shape, n_classes, feature_dim)
 
 
 class FeatureExtractor:
@@ -78,7 +106,12 @@ class FeatureExtractor:
 
 
 def data_fingerprint(config: ClassifierConfig, *arrays: np.ndarray) -> str:
-    digest = hashlib.blake2b(json.dumps(asdict(config), sort_keys=True).encode(), digest_size=16)
+    settings = asdict(config)
+    if settings["architecture"] == "cnn":
+        # The architecture was not a setting before the second evaluator: caches of
+        # the domain classifier trained then stay valid.
+        del settings["architecture"]
+    digest = hashlib.blake2b(json.dumps(settings, sort_keys=True).encode(), digest_size=16)
     for array in arrays:
         digest.update(str(array.shape).encode())
         digest.update(np.ascontiguousarray(array).data)
@@ -109,7 +142,8 @@ def train_classifier(train_images, train_labels, test_images, test_labels,
     """Train the domain classifier; returns it and its test accuracy."""
     keras.utils.set_random_seed(config.seed)
     n_classes = int(max(train_labels.max(), test_labels.max() if len(test_labels) else 0)) + 1
-    model = build_classifier(train_images.shape[1:], n_classes, config.feature_dim)
+    model = build_classifier(train_images.shape[1:], n_classes, config.feature_dim,
+                             config.architecture)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])

@@ -26,6 +26,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import keras
@@ -37,10 +38,13 @@ from pydantic import Field
 
 from wgan_lab.core import (ConfigError, Count, Listed, Registry, UnknownNameError, masked_url,
                            section, settings_from)
-from wgan_lab.evaluation.evaluate import Protocol, evaluate_generator
+from wgan_lab.evaluation.evaluate import Protocol, evaluate_generator, evaluate_in_second_features
 from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
+from wgan_lab.evaluation.fresh_critic import FreshCriticW1
 from wgan_lab.evaluation.statistics import RESAMPLES
+from wgan_lab.fileio import atomic_path
 from wgan_lab.gan.config import TrainingConfig
+from wgan_lab.gan.losses import LOSSES
 from wgan_lab.gan.trainer import Budget, Callbacks, GANTrainer
 
 from .store import (DONE, ERROR_ATTR, RESULT_ATTR, RUN, SURPLUS_ATTR, WAIT, Heartbeat,
@@ -69,6 +73,18 @@ class QueueOnlySampler(optuna.samplers.RandomSampler):
 
 
 @section
+class FreshCritic:
+    """``study.fresh_critic``: at every in-training check, a new critic with the
+    configuration of ``variant`` (its network, loss, penalty and optimizer), trained
+    ``steps`` updates against the frozen generator on ``samples`` images a side, gives
+    a W1 estimate independent of the run's own critic (0 steps: off)."""
+
+    variant: str = "wgan_gp_paper"
+    steps: Annotated[int, Field(ge=0)] = 0
+    samples: Annotated[int, Field(ge=2)] = 2000
+
+
+@section
 class StudySettings:
     """The ``study`` block: each default written once, here."""
 
@@ -80,6 +96,10 @@ class StudySettings:
     credentials: str | None = None
     checkpoint_root: str = ""
     budget: Budget = Budget("seconds", 300)
+    # Every run is also evaluated when its training reaches these amounts (in the
+    # budget's unit, each below budget.amount): the verdicts at several budgets
+    # from one run each, as its checkpoints continue.
+    earlier_budgets: tuple[Annotated[float, Field(gt=0)], ...] = ()
     eval_every: Count = 1000
     eval_samples: Annotated[int, Field(ge=2)] = 1000
     # The claims compare the Wasserstein losses with this variant.
@@ -89,6 +109,7 @@ class StudySettings:
     bootstrap_seed: int = 0
     heartbeat: Heartbeat = Heartbeat()
     max_retry: int = 3
+    fresh_critic: FreshCritic = FreshCritic()
 
     @classmethod
     def from_params(cls, study: dict[str, Any], family: Registry) -> StudySettings:
@@ -105,10 +126,28 @@ class StudySettings:
                               f"{list(variants)})")
         if len(seeds) < 1 or len(set(seeds)) != len(seeds):
             raise ConfigError(f"study.seeds: needs one or more distinct seeds (got {list(seeds)})")
+        earlier = settings.earlier_budgets
+        if list(earlier) != sorted(set(earlier)) or (earlier and earlier[-1] >= settings.budget.amount):
+            raise ConfigError(f"study.earlier_budgets: increasing amounts below budget.amount "
+                              f"({settings.budget.amount:g}) please (got {list(earlier)})")
+        try:
+            probe = TrainingConfig.from_params(family[settings.fresh_critic.variant],
+                                               prefix="study.fresh_critic.variant")
+        except UnknownNameError as exc:
+            raise ConfigError(f"study.fresh_critic.variant: {exc}") from None
+        if not LOSSES[probe.objective.loss].estimates_wasserstein:
+            raise ConfigError(f"study.fresh_critic.variant: needs a Wasserstein critic, whose "
+                              f"score gap estimates W1 ({settings.fresh_critic.variant!r} "
+                              f"trains the {probe.objective.loss} loss)")
         name = settings.name
         if not name or any(c in name for c in "/\\") or name.startswith("."):
             raise ConfigError(f"study.name: a folder name please (got {name!r})")
         return settings
+
+    @property
+    def budgets(self) -> tuple[float, ...]:
+        """Every budget a run is evaluated at, the full one last."""
+        return (*self.earlier_budgets, float(self.budget.amount))
 
     @property
     def jobs(self) -> list[tuple[str, int]]:
@@ -120,10 +159,21 @@ class StudySettings:
         keys = {"variants": self.variants, "seeds": self.seeds, "unit": self.budget.unit,
                 "budget": self.budget.amount, "eval_every": self.eval_every,
                 "eval_samples": self.eval_samples}
+        # Added later: only a study using them has them in its fingerprint, so the
+        # job stores of earlier studies stay valid.
+        if self.earlier_budgets:
+            keys["earlier_budgets"] = self.earlier_budgets
+        if self.fresh_critic.steps:
+            keys["fresh_critic"] = dataclasses.asdict(self.fresh_critic)
         return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:12]
 
     def checkpoint_dir(self, variant: str, seed: int) -> str:
         return f"{self.checkpoint_root}/{self.name}/{variant}-seed{seed}/checkpoints"
+
+    def budget_results_file(self, variant: str, seed: int) -> Path:
+        """A run's evaluations at its earlier budgets, kept beside its checkpoints so
+        that a resumed job does not evaluate a later state as an earlier budget."""
+        return Path(f"{self.checkpoint_root}/{self.name}/{variant}-seed{seed}/budgets.json")
 
 
 def open_job_store(settings: StudySettings, create: bool = True,
@@ -151,7 +201,8 @@ def open_job_store(settings: StudySettings, create: bool = True,
                 on_create(study)
             study.set_user_attr(SETTINGS_ATTR, settings.fingerprint())
             study.set_user_attr(BUDGET_ATTR, {"unit": settings.budget.unit,
-                                              "amount": settings.budget.amount})
+                                              "amount": settings.budget.amount,
+                                              "earlier": list(settings.earlier_budgets)})
             study.set_user_attr(JOBS_ATTR, [list(job) for job in settings.jobs])
             logger.info("study %s: %d jobs queued in %s", settings.name, len(settings.jobs),
                         masked_url(settings.storage))
@@ -193,7 +244,8 @@ def stored_settings(study: optuna.Study, settings: StudySettings) -> StudySettin
         settings, variants=tuple(dict.fromkeys(v for v, _ in jobs)),
         seeds=tuple(dict.fromkeys(int(s) for _, s in jobs)),
         budget=Budget(budget.get("unit", settings.budget.unit),
-                      float(budget.get("amount", settings.budget.amount))))
+                      float(budget.get("amount", settings.budget.amount))),
+        earlier_budgets=tuple(float(a) for a in budget.get("earlier", ())))
 
 
 def job_of(trial: optuna.trial.FrozenTrial) -> tuple[str, int] | None:
@@ -276,9 +328,12 @@ def job_config(settings: StudySettings, training: dict[str, Any], variant: str,
                           runtime={"resume": "auto"})
 
 
-def job_budget(settings: StudySettings) -> Budget:
-    """Every job trains for the study's budget, whatever the variant's schedule says."""
-    return settings.budget
+def job_budget(settings: StudySettings, amount: float | None = None) -> Budget:
+    """Every job trains for the study's budget (or ``amount`` of its unit), whatever
+    the variant's schedule says."""
+    if amount is None:
+        return settings.budget
+    return dataclasses.replace(settings.budget, amount=amount)
 
 
 class StudyJob:
@@ -286,12 +341,14 @@ class StudyJob:
 
     def __init__(self, settings: StudySettings, family: Any, train_images: np.ndarray,
                  test_images: np.ndarray, space: FeatureSpace, protocol: dict[str, Any],
-                 callbacks: RunCallbacks | None = None) -> None:
+                 callbacks: RunCallbacks | None = None,
+                 second_space: FeatureSpace | None = None) -> None:
         if space.extractor is None:
             raise ConfigError("study: FID needs a feature space; this dataset has none "
                               "(no labels and no InceptionV3 weights)")
         self.settings, self.family = settings, family
         self.train_images, self.test_images, self.space = train_images, test_images, space
+        self.second = second_space.extractor if second_space is not None else None
         self.protocol = Protocol(**protocol)
         self.callbacks = callbacks or RunCallbacks()
 
@@ -317,42 +374,72 @@ class StudyJob:
                             lambda: keras.utils.clear_session(free_memory=True))
         return float(final["fid"])
 
+    def _fresh_critic(self, seed: int) -> FreshCriticW1 | None:
+        fresh = self.settings.fresh_critic
+        if not fresh.steps:
+            return None
+        probe = TrainingConfig.from_params(
+            {**self.family[fresh.variant], "seed": seed, "runtime": {"distribution": "default"}},
+            prefix="study.fresh_critic.variant")
+        return FreshCriticW1(probe, self.train_images, self.test_images, fresh.steps,
+                             fresh.samples, seed)
+
     def _run(self, config: TrainingConfig, variant: str, seed: int) -> dict[str, Any]:
         trainer = GANTrainer(config, self.train_images.shape[1:])
         fid_of = in_training_fid(self.space, self.test_images, config.schedule.eval_samples, seed)
+        fresh_w1 = self._fresh_critic(seed)
         step_callback = self.callbacks.check
 
         def evaluate(step: int, generator) -> dict[str, float]:
             scores = fid_of(step, generator)
+            if fresh_w1 is not None:
+                scores["fresh_critic_w1"] = fresh_w1(generator)
             if step_callback:
                 step_callback(step, scores)
             return scores
 
-        fitted = trainer.fit(self.train_images,
-                             self.settings.checkpoint_dir(variant, seed),
-                             Callbacks(on_step=step_callback, evaluate=evaluate),
-                             budget=job_budget(self.settings),
-                             label=f"{variant} seed {seed} training")
-        metrics, histogram = evaluate_generator(fitted.generator, self.test_images, self.space.extractor,
-                                        self.protocol, description=f"{variant} seed {seed}: evaluation")
-        history = fitted.history
-        return {"steps": int(history["step"].iloc[-1]) if len(history) else 0,
+        label = f"{variant} seed {seed}"
+        stored = self.settings.budget_results_file(variant, seed)
+        by_budget = json.loads(stored.read_text()) if stored.is_file() else {}
+        for amount in self.settings.budgets:
+            key = f"{amount:g}"
+            if key in by_budget:
+                continue
+            fitted = trainer.fit(self.train_images, self.settings.checkpoint_dir(variant, seed),
+                                 Callbacks(on_step=step_callback, evaluate=evaluate),
+                                 budget=job_budget(self.settings, amount),
+                                 label=f"{label} training to {job_budget(self.settings, amount).describe()}")
+            metrics, histogram = evaluate_generator(fitted.generator, self.test_images,
+                                                    self.space.extractor, self.protocol,
+                                                    description=f"{label}: evaluation at {key}")
+            if self.second is not None:
+                metrics.update(evaluate_in_second_features(fitted.generator, self.test_images,
+                                                           self.second, self.protocol))
+            history = fitted.history
+            by_budget[key] = {
+                "steps": int(history["step"].iloc[-1]) if len(history) else 0,
                 "train_seconds": float(history["seconds"].iloc[-1]) if len(history) else 0.0,
-                "resumed_from": int(fitted.resumed_from),
-                "metrics": {k: float(v) for k, v in metrics.items()},
-                "n_classes": len(histogram),
-                "curve": curve(history, fitted.evaluations)}
+                "metrics": {k: float(v) for k, v in metrics.items()}}
+            if amount != self.settings.budgets[-1]:
+                stored.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(stored) as tmp:
+                    tmp.write_text(json.dumps(by_budget))
+        last = by_budget[f"{self.settings.budgets[-1]:g}"]
+        return {**last, "resumed_from": int(fitted.resumed_from),
+                "n_classes": len(histogram), "by_budget": by_budget,
+                "curve": curve(fitted.history, fitted.evaluations)}
 
 
 def curve(history: pd.DataFrame, evaluations: pd.DataFrame | None) -> list[dict[str, float]]:
-    """The in-training checks: step, training seconds, FID, classes covered, and the
-    critic's Wasserstein estimate (its real-minus-fake score gap) at that step."""
+    """The in-training checks: step, training seconds, FID, classes covered, the
+    critic's Wasserstein estimate (its real-minus-fake score gap) at that step, and a
+    fresh critic's estimate when the study asks for one."""
     if evaluations is None or not len(evaluations):
         return []
     checks = evaluations.sort_values("step")
     if len(history) and "wasserstein_estimate" in history:
         estimates = history[["step", "wasserstein_estimate"]].sort_values("step")
         checks = pd.merge_asof(checks, estimates, on="step", direction="backward")
-    keep = [c for c in ("step", "seconds", "fid", "classes_covered", "wasserstein_estimate")
-            if c in checks]
+    keep = [c for c in ("step", "seconds", "fid", "classes_covered", "wasserstein_estimate",
+                        "fresh_critic_w1") if c in checks]
     return [{k: float(v) for k, v in row.items()} for row in checks[keep].to_dict("records")]

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from wgan_lab.evaluation.feature_space import FeatureSpace
+from wgan_lab.evaluation.feature_space import FeatureSpace, fit_second_feature_space
 from wgan_lab.experiments.analysis import run_records
 from wgan_lab.experiments.seeds import (StudyJob, StudySettings, open_job_store, run_jobs,
                                         stored_settings)
@@ -36,9 +36,12 @@ def study_settings(study: dict[str, Any], parameters: dict[str, Any]) -> StudySe
     return StudySettings.from_params(study or {}, family(parameters))
 
 
+__all__ = ["fit_second_feature_space", "report_after_study", "report_study", "run_study"]
+
+
 def run_study(train_images: np.ndarray, test_images: np.ndarray, feature_space: FeatureSpace,
-              study: dict[str, Any], evaluation: dict[str, Any], parameters: dict[str, Any]
-              ) -> str:
+              second_feature_space: FeatureSpace, study: dict[str, Any],
+              evaluation: dict[str, Any], parameters: dict[str, Any]) -> str:
     """Run queued (variant, seed) jobs of the study until none is left; returns its name."""
     settings = study_settings(study, parameters)
     tracker = study_tracker(settings)
@@ -48,8 +51,7 @@ def run_study(train_images: np.ndarray, test_images: np.ndarray, feature_space: 
             PARENT_ATTR, tracker.create_parent(*parent)))
     tracker.use_parent(store.user_attrs.get(PARENT_ATTR), *parent)
     job = StudyJob(settings, family(parameters), train_images, test_images, feature_space,
-                   evaluation["protocol"],
-                   tracker.callbacks())
+                   evaluation["protocol"], tracker.callbacks(), second_feature_space)
     run_jobs(store, job)
     return settings.name
 

@@ -5,7 +5,7 @@ for the variant family (every top-level block with a ``training`` section).
 """
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import report_after_study, report_study, run_study
+from .nodes import fit_second_feature_space, report_after_study, report_study, run_study
 
 REPORT = ["study_reports", "study_figures"]
 STUDY = ["params:study", "params:evaluation", "parameters"]
@@ -13,7 +13,13 @@ STUDY = ["params:study", "params:evaluation", "parameters"]
 
 def create_pipeline() -> Pipeline:
     return Pipeline([
-        Node(run_study, inputs=["train_images", "test_images", "feature_space", *STUDY],
+        Node(fit_second_feature_space,
+             inputs=["train_images", "train_labels", "test_images", "test_labels",
+                     "params:evaluation"],
+             outputs=["second_feature_space", "second_feature_space_info"],
+             name="fit_second_feature_space"),
+        Node(run_study, inputs=["train_images", "test_images", "feature_space",
+                                "second_feature_space", *STUDY],
              outputs="studied", name="run_study"),
         Node(report_after_study, inputs=["studied", *STUDY], outputs=REPORT,
              name="report_after_study"),
