@@ -50,7 +50,14 @@ def make_env(project, study, variants=("gan", "wgan", "wgan_gp"), **variant_chan
     path.write_text(yaml.safe_dump({k: v for k, v in quick.items() if not k.startswith("_")}))
     study_path = project / "conf" / ENV / "parameters_study.yml"
     current = yaml.safe_load(study_path.read_text())["study"]
-    study_path.write_text(yaml.safe_dump({"study": {**current, **study}}))
+    # These tests are about sharing and resuming jobs: one budget, no fresh critic and
+    # no second evaluator (tests/study/test_evidence.py runs those).
+    plain = {"name": "default", "earlier_budgets": [], "fresh_critic": {"steps": 0}}
+    study_path.write_text(yaml.safe_dump({"study": {**current, **plain, **study}}))
+    evaluation_path = project / "conf" / ENV / "parameters_evaluation.yml"
+    evaluation = yaml.safe_load(evaluation_path.read_text())
+    evaluation["evaluation"]["second_classifier_dir"] = None
+    evaluation_path.write_text(yaml.safe_dump(evaluation))
 
 
 def study_command(pipeline="study"):
@@ -127,13 +134,14 @@ def test_two_processes_share_the_jobs_and_one_tracking_server(
     assert fid_rows["wgan_gp_nan"]["n"] == 0 and fid_rows["gan"]["n"] == 2
     gan_fids = runs.loc[runs["variant"] == "gan", "fid"]
     assert fid_rows["gan"]["mean"] == pytest.approx(gan_fids.mean())
-    assert {v["key"] for v in summary["verdicts"]} >= {"a.wgan_gp", "b.wgan_gp.tracks",
-                                                       "b.wgan_gp.vs_gan", "c.wgan_gp"}
+    assert {v["key"] for v in summary["verdicts"]} >= {"a.wgan_gp.vs_gan", "b.wgan_gp.tracks",
+                                                       "b.wgan_gp.vs_gan", "c.wgan_gp.vs_gan"}
     html = (kedro_project / REPORTS / "study_report.html").read_text()
-    assert "NonFiniteLossError" in html and html.count("data:image/png;base64,") == 3
+    # three figures, and each run in two evaluators (FID and pixel sliced Wasserstein)
+    assert "NonFiniteLossError" in html and html.count("data:image/png;base64,") == 4
     parent = client.get_run(parents[0].info.run_id)
     assert parent.data.metrics["gan.fid.mean"] == pytest.approx(gan_fids.mean())
-    assert parent.data.tags["verdict.a.wgan_gp"] in ("supported", "contradicted", "inconclusive")
+    assert parent.data.tags["verdict.a.wgan_gp.vs_gan"] in ("supported", "contradicted", "inconclusive")
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "study")}
     assert "study/study_report.html" in artifacts
 

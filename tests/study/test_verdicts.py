@@ -42,18 +42,18 @@ def test_separated_groups_give_verdicts_in_their_direction():
     wgan = [record("wgan", s, fid, wobble=1) for s, fid in enumerate([30.0, 31.0, 29.0, 32.0, 33.0])]
     table = runs_table(gan + wgan)
     claims = verdicts(table, settings(), ["wgan"], "gan")
-    assert verdict_of(claims, "a.wgan") == SUPPORTED
+    assert verdict_of(claims, "a.wgan.vs_gan") == SUPPORTED
     assert verdict_of(claims, "b.wgan.tracks") == SUPPORTED       # rho near 1 in every run
     assert verdict_of(claims, "b.wgan.vs_gan") == SUPPORTED       # near 1 against near -1
-    assert verdict_of(claims, "c.wgan") == SUPPORTED              # wobble 1 against 30
+    assert verdict_of(claims, "c.wgan.vs_gan") == SUPPORTED              # wobble 1 against 30
     # The other way round, the same evidence contradicts the claims.
     swapped = runs_table([record("gan", r.seed, r.metrics["fid"], wobble=1) for r in wgan]
                          + [record("wgan", r.seed, r.metrics["fid"], tracking=False, wobble=30)
                             for r in gan])
     claims = verdicts(swapped, settings(), ["wgan"], "gan")
-    assert verdict_of(claims, "a.wgan") == CONTRADICTED
+    assert verdict_of(claims, "a.wgan.vs_gan") == CONTRADICTED
     assert verdict_of(claims, "b.wgan.tracks") == CONTRADICTED
-    assert verdict_of(claims, "c.wgan") == CONTRADICTED
+    assert verdict_of(claims, "c.wgan.vs_gan") == CONTRADICTED
 
 
 def test_overlapping_groups_and_too_few_runs_are_inconclusive():
@@ -61,9 +61,9 @@ def test_overlapping_groups_and_too_few_runs_are_inconclusive():
     same = [record(v, s, float(f)) for v in ("gan", "wgan")
             for s, f in enumerate(rng.normal(40, 5, 5))]
     claims = verdicts(runs_table(same), settings(), ["wgan"], "gan")
-    assert verdict_of(claims, "a.wgan") == INCONCLUSIVE
+    assert verdict_of(claims, "a.wgan.vs_gan") == INCONCLUSIVE
     one_each = runs_table([record("gan", 0, 50.0), record("wgan", 0, 10.0)])
-    assert verdict_of(verdicts(one_each, settings(), ["wgan"], "gan"), "a.wgan") == INCONCLUSIVE
+    assert verdict_of(verdicts(one_each, settings(), ["wgan"], "gan"), "a.wgan.vs_gan") == INCONCLUSIVE
 
 
 def test_run_measures_match_independent_computations():
@@ -89,7 +89,7 @@ def test_a_failed_run_is_listed_with_its_error_and_left_out_of_the_statistics():
     table = runs_table(runs + [failed])
     wgan_fid = summary(table, settings()).query("variant == 'wgan' and metric == 'fid'").iloc[0]
     assert wgan_fid["n"] == 2 and wgan_fid["mean"] == pytest.approx(30.5)
-    report = build_study_report(runs + [failed], settings(), ["wgan"], "gan", "test protocol")
+    report = build_study_report(runs + [failed], settings(), {"wgan"}, "test protocol")
     assert "critic_loss is nan at step 40" in report.html
     assert "| wgan | 2 | failed | NonFiniteLossError" in report.markdown
     assert report.summary["runs"] == {"complete": 5, "failed": 1}

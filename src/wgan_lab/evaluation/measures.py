@@ -27,6 +27,16 @@ def estimate_tracks_fid(history: pd.DataFrame, evaluations: pd.DataFrame | None
     return {"spearman_rho": float(rho), "p_value": float(p_value), "points": len(matched)}
 
 
+def score_tracks_fid(checks: pd.DataFrame, column: str) -> dict[str, float] | None:
+    """Spearman's rho of a score measured at the in-training checks themselves (a fresh
+    critic's W1 estimate) against their FID; None with fewer than four checks."""
+    rows = checks[["fid", column]].dropna() if {"fid", column} <= set(checks) else ()
+    if len(rows) < 4:
+        return None
+    rho, p_value = stats.spearmanr(rows[column], rows["fid"])
+    return {"spearman_rho": float(rho), "p_value": float(p_value), "points": len(rows)}
+
+
 def late_stability(evaluations: pd.DataFrame | None, n_classes: int) -> dict[str, float] | None:
     """How much FID jitters over the last part of training, and mode-collapse events.
 

@@ -100,6 +100,32 @@ def compare_groups(a, b, confidence: float = CONFIDENCE, resamples: int = RESAMP
                       float(test.pvalue), relabellings <= resamples)
 
 
+def kendall_tau(x, y, confidence: float = CONFIDENCE, resamples: int = RESAMPLES,
+                seed: int = 0) -> Interval:
+    """Kendall's tau-b between paired values (two evaluators' scores of the same runs),
+    with a percentile bootstrap interval that resamples the pairs. Pairs with a
+    missing value are left out; fewer than three pairs give no interval."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 2:
+        return Interval(np.nan, np.nan, np.nan, len(x))
+    estimate = float(stats.kendalltau(x, y).statistic)
+    if len(x) < 3 or not np.isfinite(estimate):
+        return Interval(estimate, np.nan, np.nan, len(x))
+
+    def tau(a, b):
+        value = stats.kendalltau(a, b).statistic
+        # A resample of tied values has no tau: count it as no agreement.
+        return 0.0 if not np.isfinite(value) else value
+
+    result = stats.bootstrap((x, y), tau, paired=True, vectorized=False,
+                             n_resamples=resamples, confidence_level=confidence,
+                             method="percentile", rng=np.random.default_rng(seed))
+    low, high = result.confidence_interval
+    return Interval(estimate, float(low), float(high), len(x))
+
+
 def best_of_k_quantiles(values, q: float) -> np.ndarray:
     """The q-quantile (inverted CDF) of the best (lowest) of k values drawn without
     replacement from ``values``, for k = 1..n, exactly: with the values sorted,

@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 JOBS_ATTR = "jobs"
 SETTINGS_ATTR = "settings_fingerprint"
 BUDGET_ATTR = "budget"
+PROTOCOL_SAMPLES_ATTR = "protocol_samples"
 
 
 class NoQueuedJob(RuntimeError):
@@ -85,6 +86,16 @@ class FreshCritic:
 
 
 @section
+class StudyComparison:
+    """One entry of ``study.comparisons``: the claims for each of ``variants`` against
+    ``baseline``, under a ``name`` that says what the pairs hold fixed."""
+
+    name: str
+    baseline: str
+    variants: Annotated[tuple[str, ...], Listed]
+
+
+@section
 class StudySettings:
     """The ``study`` block: each default written once, here."""
 
@@ -102,6 +113,10 @@ class StudySettings:
     earlier_budgets: tuple[Annotated[float, Field(gt=0)], ...] = ()
     eval_every: Count = 1000
     eval_samples: Annotated[int, Field(ge=2)] = 1000
+    # Samples of each run's final evaluations (every budget, every evaluator); null:
+    # evaluation.protocol.n_samples. Precision and recall cost n^2: a study of many
+    # runs and budgets can take fewer.
+    protocol_samples: Annotated[int, Field(ge=2)] | None = None
     # The claims compare the Wasserstein losses with this variant.
     baseline: str = "gan"
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
@@ -110,6 +125,11 @@ class StudySettings:
     heartbeat: Heartbeat = Heartbeat()
     max_retry: int = 3
     fresh_critic: FreshCritic = FreshCritic()
+    # The claims' pairs, by what they hold fixed; empty: the Wasserstein variants
+    # against ``baseline``. Pairs whose variants the study lacks are left out.
+    comparisons: tuple[StudyComparison, ...] = ()
+    # The dataset the study runs on, for its reports.
+    dataset: str = ""
 
     @classmethod
     def from_params(cls, study: dict[str, Any], family: Registry) -> StudySettings:
@@ -126,6 +146,12 @@ class StudySettings:
                               f"{list(variants)})")
         if len(seeds) < 1 or len(set(seeds)) != len(seeds):
             raise ConfigError(f"study.seeds: needs one or more distinct seeds (got {list(seeds)})")
+        for index, group in enumerate(settings.comparisons):
+            for name in (group.baseline, *group.variants):
+                try:
+                    family[name]
+                except UnknownNameError as exc:
+                    raise ConfigError(f"study.comparisons[{index}] ({group.name}): {exc}") from None
         earlier = settings.earlier_budgets
         if list(earlier) != sorted(set(earlier)) or (earlier and earlier[-1] >= settings.budget.amount):
             raise ConfigError(f"study.earlier_budgets: increasing amounts below budget.amount "
@@ -165,6 +191,8 @@ class StudySettings:
             keys["earlier_budgets"] = self.earlier_budgets
         if self.fresh_critic.steps:
             keys["fresh_critic"] = dataclasses.asdict(self.fresh_critic)
+        if self.protocol_samples:
+            keys["protocol_samples"] = self.protocol_samples
         return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:12]
 
     def checkpoint_dir(self, variant: str, seed: int) -> str:
@@ -200,6 +228,7 @@ def open_job_store(settings: StudySettings, create: bool = True,
             if on_create:
                 on_create(study)
             study.set_user_attr(SETTINGS_ATTR, settings.fingerprint())
+            study.set_user_attr(PROTOCOL_SAMPLES_ATTR, settings.protocol_samples)
             study.set_user_attr(BUDGET_ATTR, {"unit": settings.budget.unit,
                                               "amount": settings.budget.amount,
                                               "earlier": list(settings.earlier_budgets)})
@@ -245,7 +274,8 @@ def stored_settings(study: optuna.Study, settings: StudySettings) -> StudySettin
         seeds=tuple(dict.fromkeys(int(s) for _, s in jobs)),
         budget=Budget(budget.get("unit", settings.budget.unit),
                       float(budget.get("amount", settings.budget.amount))),
-        earlier_budgets=tuple(float(a) for a in budget.get("earlier", ())))
+        earlier_budgets=tuple(float(a) for a in budget.get("earlier", ())),
+        protocol_samples=study.user_attrs.get(PROTOCOL_SAMPLES_ATTR))
 
 
 def job_of(trial: optuna.trial.FrozenTrial) -> tuple[str, int] | None:
@@ -328,6 +358,14 @@ def job_config(settings: StudySettings, training: dict[str, Any], variant: str,
                           runtime={"resume": "auto"})
 
 
+def study_protocol(settings: StudySettings, protocol: dict[str, Any]) -> Protocol:
+    """The evaluation protocol of the study's runs: ``evaluation.protocol`` with the
+    study's sample count when it sets one."""
+    if settings.protocol_samples:
+        protocol = {**protocol, "n_samples": settings.protocol_samples}
+    return Protocol(**protocol)
+
+
 def job_budget(settings: StudySettings, amount: float | None = None) -> Budget:
     """Every job trains for the study's budget (or ``amount`` of its unit), whatever
     the variant's schedule says."""
@@ -349,7 +387,7 @@ class StudyJob:
         self.settings, self.family = settings, family
         self.train_images, self.test_images, self.space = train_images, test_images, space
         self.second = second_space.extractor if second_space is not None else None
-        self.protocol = Protocol(**protocol)
+        self.protocol = study_protocol(settings, protocol)
         self.callbacks = callbacks or RunCallbacks()
 
     def __call__(self, trial: optuna.Trial, variant: str, seed: int) -> float:

@@ -11,16 +11,19 @@ import pandas as pd
 
 from wgan_lab.evaluation.metrics import METRICS
 from wgan_lab.evaluation.statistics import expected_best_of_k
-from wgan_lab.experiments.analysis import (RunRecord, Verdict, fid_curves, pairwise, runs_table,
-                                           summary, verdicts)
+from wgan_lab.experiments.analysis import (EVALUATORS, RunRecord, Verdict, all_verdicts,
+                                           budget_tables, evaluator_agreement, evaluators_in,
+                                           fid_curves, pairwise, runs_table, summary,
+                                           verdict_matrix)
 from wgan_lab.experiments.seeds import StudySettings
 
 from .kit import cell_text, html_page, log_y_axis, markdown_table, plt, png_base64
 
 # The summary table's columns, in this order when present.
 HEADLINE = (*(name for name, metric in METRICS.items() if metric.headline),
-            "estimate_fid_spearman", "late_fid_jitter", "collapse_events", "steps",
-            "train_seconds")
+            *(e.metric for e in EVALUATORS.values() if e.metric not in METRICS),
+            "estimate_fid_spearman", "fresh_w1_fid_spearman", "late_fid_jitter",
+            "collapse_events", "steps", "train_seconds")
 
 
 @dataclass
@@ -84,6 +87,52 @@ def _best_of_k_figure(table: pd.DataFrame, settings: StudySettings):
     return figure
 
 
+def _by_budget_figure(tables: dict[str, pd.DataFrame], settings: StudySettings):
+    """Median score per variant against the budget, one panel per evaluator."""
+    names = evaluators_in(next(reversed(tables.values())))
+    figure, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.8), squeeze=False)
+    budgets = [float(b) for b in tables]
+    for ax, name in zip(axes[0], names):
+        metric = EVALUATORS[name].metric
+        for variant in settings.variants:
+            medians = []
+            for table in tables.values():
+                done = table[(table["status"] == "complete") & (table["variant"] == variant)]
+                values = done[metric].to_numpy(dtype=float) if metric in done else np.zeros(0)
+                values = values[np.isfinite(values)]
+                medians.append(np.median(values) if len(values) else np.nan)
+            ax.plot(budgets, medians, marker="o", label=variant)
+        ax.set_xscale("log")
+        ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
+        ax.set_xlabel(f"budget ({settings.budget.unit.replace('_', ' ')})")
+        ax.set_title(EVALUATORS[name].label, fontsize=9)
+        log_y_axis(ax)
+    axes[0][0].set_ylabel("median over seeds (lower is better)")
+    axes[0][-1].legend(fontsize=7)
+    return figure
+
+
+def _evaluators_figure(table: pd.DataFrame, settings: StudySettings):
+    """Every run scored by the first evaluator against each other one."""
+    names = evaluators_in(table)
+    others = names[1:]
+    figure, axes = plt.subplots(1, max(len(others), 1), figsize=(4.5 * max(len(others), 1), 3.8),
+                                squeeze=False)
+    done = table[table["status"] == "complete"]
+    first = EVALUATORS[names[0]] if names else None
+    for ax, name in zip(axes[0], others):
+        for variant in settings.variants:
+            runs = done[done["variant"] == variant]
+            ax.scatter(runs[first.metric], runs[EVALUATORS[name].metric], label=variant, alpha=0.8)
+        ax.set_xlabel(first.label, fontsize=8)
+        ax.set_ylabel(EVALUATORS[name].label, fontsize=8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    axes[0][-1].legend(fontsize=7)
+    figure.suptitle("Each run in two evaluators (final budget)")
+    return figure
+
+
 def _summary_wide(summary_table: pd.DataFrame) -> pd.DataFrame:
     """Variant rows, the headline metric columns: "mean [95% CI] (n)" (every metric is in
     study_summary.json)."""
@@ -98,30 +147,47 @@ def _summary_wide(summary_table: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_study_report(records: list[RunRecord], settings: StudySettings,
-                       wasserstein: list[str], baseline: str, protocol: str) -> StudyReport:
+                       wasserstein: set[str] | list[str], protocol: str) -> StudyReport:
     """Everything the study writes, from its run records."""
     table = runs_table(records)
+    tables = budget_tables(records, settings)
     stats_table = summary(table, settings)
     pairs = pairwise(table, settings)
-    claims: list[Verdict] = verdicts(table, settings, wasserstein, baseline)
+    claims: list[Verdict] = all_verdicts(records, settings, set(wasserstein))
+    matrix = verdict_matrix(claims, settings.dataset)
+    agreement = evaluator_agreement(tables, settings)
     curves = fid_curves(records)
     counts = table["status"].value_counts().to_dict()
     budget = settings.budget.describe()
-    head = (f"Study `{settings.name}`: variants {', '.join(settings.variants)}; seeds "
-            f"{', '.join(map(str, settings.seeds))}; budget per run {budget}. Runs: "
-            + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".")
-    method = (f"Final metrics: {protocol}. Intervals: 95% percentile bootstrap of the mean "
+    budgets = ", ".join(f"{b:g}" for b in settings.budgets)
+    head = (f"Study `{settings.name}`"
+            + (f" on {settings.dataset}" if settings.dataset else "")
+            + f": variants {', '.join(settings.variants)}; seeds "
+            f"{', '.join(map(str, settings.seeds))}; budget per run {budget}"
+            + (f", each run also evaluated at {budgets}" if settings.earlier_budgets else "")
+            + ". Runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".")
+    evaluators = "; ".join(f"{name}: {EVALUATORS[name].label}" for name in evaluators_in(table))
+    method = (f"Final metrics: {protocol}. Evaluators: {evaluators or 'none'}. Intervals: 95% "
+              f"percentile bootstrap of the mean "
               f"({settings.resamples} resamples, seed {settings.bootstrap_seed}); pairs: "
               f"difference of medians with a bootstrap CI, and a two-sided permutation test of the "
               f"difference of means "
               f"(exact when the relabellings fit in {settings.resamples}); verdicts at alpha = "
-              f"{settings.alpha:g}. n is printed beside every interval: with few seeds, "
-              f"intervals are wide and verdicts often inconclusive. Failed runs are listed "
+              f"{settings.alpha:g}. A sample-quality verdict is robust only when every "
+              f"evaluator reaches it. Rank agreement: Kendall's tau-b over all finished runs "
+              f"with a paired bootstrap interval. n is printed beside every interval: with few "
+              f"seeds, intervals are wide and verdicts often inconclusive. Failed runs are listed "
               f"below and left out of the statistics.")
     figures = {"fid_by_run": _fid_by_run_figure(table, settings),
                "fid_against_step": _fid_against_step_figure(curves, settings),
                "expected_best_of_k": _best_of_k_figure(table, settings)}
-    titles = {"fid_by_run": "FID of every run",
+    if len(tables) > 1:
+        figures["score_by_budget"] = _by_budget_figure(tables, settings)
+    if len(evaluators_in(table)) > 1:
+        figures["evaluators"] = _evaluators_figure(table, settings)
+    titles = {"score_by_budget": "Median score against the budget, per evaluator",
+              "evaluators": "Each run in two evaluators",
+              "fid_by_run": "FID of every run",
               "fid_against_step": "Median FID against step (interquartile band)",
               "expected_best_of_k": "Expected best FID among k runs"}
     pngs = {name: png_base64(figure) for name, figure in figures.items()}
@@ -142,13 +208,21 @@ def build_study_report(records: list[RunRecord], settings: StudySettings,
                               frame.map(cell_text).set_index(frame.columns[0]))
 
     md_parts = [f"# Study {settings.name}", "", head, "", method, "",
+                "## Verdict matrix (claim x comparison x budget x evaluator)", "", md(matrix), "",
+                "## Rank agreement between evaluators (Kendall's tau-b)", "", md(agreement), "",
                 "## Verdicts", "", md(verdict_table), "",
                 "## Per variant: mean [95% CI] (n)", "", md(wide), "",
                 "## FID between variants (difference of medians, a minus b)", "", md(pair_view), "",
                 "## Runs not in the statistics", "", md(not_complete), "",
                 "## Every run", "", md(table.drop(columns=["worker"])), ""]
     body = [f"<h1>Study {html.escape(settings.name)}</h1>", f"<p>{html.escape(head)}</p>",
-            f"<p>{html.escape(method)}</p>", "<h2>Verdicts</h2>",
+            f"<p>{html.escape(method)}</p>",
+            "<h2>Verdict matrix (claim x comparison x budget x evaluator)</h2>",
+            matrix.to_html(index=False) if len(matrix) else "<p>none</p>",
+            "<h2>Rank agreement between evaluators (Kendall's tau-b)</h2>",
+            agreement.to_html(index=False, float_format=lambda v: f"{v:.3g}")
+            if len(agreement) else "<p>one evaluator only</p>",
+            "<h2>Verdicts</h2>",
             verdict_table.to_html(index=False) if len(verdict_table) else "<p>none</p>",
             "<h2>Per variant: mean [95% CI] (n)</h2>", wide.to_html() if len(wide) else "",
             "<h2>FID between variants (difference of medians, a minus b)</h2>",
@@ -167,9 +241,13 @@ def build_study_report(records: list[RunRecord], settings: StudySettings,
 
     summary_json = {"study": settings.name, "variants": list(settings.variants),
                     "seeds": list(settings.seeds),
-                    "budget": {"unit": settings.budget.unit, "amount": settings.budget.amount},
+                    "dataset": settings.dataset,
+                    "budget": {"unit": settings.budget.unit, "amount": settings.budget.amount,
+                               "evaluated_at": list(settings.budgets)},
                     "protocol": protocol, "alpha": settings.alpha, "runs": counts,
                     "summary": records_of(stats_table), "pairwise_fid": records_of(pairs),
-                    "verdicts": [v.as_dict() for v in claims]}
+                    "verdicts": [v.as_dict() for v in claims],
+                    "verdict_matrix": records_of(matrix) if len(matrix) else [],
+                    "evaluator_agreement": records_of(agreement)}
     return StudyReport(page, "\n".join(md_parts), table.to_csv(index=False), summary_json,
                        figures)

@@ -9,7 +9,7 @@ import numpy as np
 from wgan_lab.evaluation.feature_space import FeatureSpace, fit_second_feature_space
 from wgan_lab.experiments.analysis import run_records
 from wgan_lab.experiments.seeds import (StudyJob, StudySettings, open_job_store, run_jobs,
-                                        stored_settings)
+                                        stored_settings, study_protocol)
 from wgan_lab.gan.losses import LOSSES
 from wgan_lab.reporting.study import build_study_report
 from wgan_lab.tracking import PROTOCOL_PREFIX, RunTracker
@@ -63,13 +63,13 @@ def report_study(study: dict[str, Any], evaluation: dict[str, Any], parameters: 
     store = open_job_store(settings, create=False)
     settings = stored_settings(store, settings)
     variants = family(parameters)
-    wasserstein = [v for v in settings.variants
-                   if LOSSES[variants[v]["objective"]["loss"]].estimates_wasserstein]
-    protocol = evaluation["protocol"]
-    protocol_text = (f"{protocol['n_samples']} generated vs {protocol['n_samples']} test images "
-                     f"in the domain classifier's features (seed {protocol['seed']})")
+    wasserstein = {v for v in settings.variants
+                   if LOSSES[variants[v]["objective"]["loss"]].estimates_wasserstein}
+    protocol = study_protocol(settings, evaluation["protocol"])
+    protocol_text = (f"{protocol.n_samples} generated vs {protocol.n_samples} test images "
+                     f"in each evaluator (seed {protocol.seed})")
     report = build_study_report(run_records(store, settings), settings, wasserstein,
-                                settings.baseline, protocol_text)
+                                protocol_text)
     files = {"study_report.html": report.html, "study_report.md": report.markdown,
              "study_runs.csv": report.runs_csv,
              "study_summary.json": json.dumps(report.summary, indent=2, allow_nan=True)}

@@ -1,0 +1,240 @@
+"""The evidence axes of the study: budgets, evaluators, a fresh critic, comparisons.
+
+Each statistic is checked against a computation written here independently
+(pairs counted by hand for Kendall's tau, SciPy's Spearman on a truncated
+curve, a translation whose W1 is known in closed form); the quick pipeline on
+real MNIST then checks that a study stores and reports every axis.
+"""
+import json
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+
+from tests.conftest import kedro_run_cli, with_real_mnist
+from wgan_lab.core import ConfigError
+from wgan_lab.evaluation.feature_space import fit_second_feature_space
+from wgan_lab.evaluation.fresh_critic import FreshCriticW1
+from wgan_lab.evaluation.statistics import CONTRADICTED, INCONCLUSIVE, SUPPORTED, kendall_tau
+from wgan_lab.experiments.analysis import (RunRecord, all_verdicts, comparisons_of, robustness,
+                                           runs_table, verdict_matrix)
+from wgan_lab.experiments.seeds import StudySettings
+from wgan_lab.gan.config import TrainingConfig
+from wgan_lab.variants import family, load_parameters
+
+FAMILY = family(load_parameters())
+
+
+def settings(**overrides):
+    study = {**load_parameters()["study"], **overrides}
+    return StudySettings.from_params(study, FAMILY)
+
+
+# ----- Kendall's tau ---------------------------------------------------------------
+def tau_by_hand(x, y):
+    """(concordant - discordant) / pairs, for values without ties."""
+    signs = [np.sign(x[i] - x[j]) * np.sign(y[i] - y[j]) for i, j in combinations(range(len(x)), 2)]
+    return sum(signs) / len(signs)
+
+
+def test_kendall_tau_counts_pairs_and_its_interval_holds_the_estimate():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=15)
+    y = x + rng.normal(scale=0.8, size=15)
+    tau = kendall_tau(x, y, resamples=500)
+    assert tau.estimate == pytest.approx(tau_by_hand(x, y))
+    assert tau.low < tau.estimate < tau.high and tau.n == 15
+    # Any resample of perfectly ranked pairs is perfectly ranked: the interval is [1, 1].
+    assert kendall_tau(x, 2 * x + 5, resamples=200).low == pytest.approx(1.0)
+    assert kendall_tau(x, -x, resamples=200).high == pytest.approx(-1.0)
+    # Missing values leave their pair out.
+    with_missing = kendall_tau(np.append(x, np.nan), np.append(y, 1.0), resamples=200)
+    assert with_missing.n == 15 and with_missing.estimate == pytest.approx(tau.estimate)
+
+
+# ----- budgets ---------------------------------------------------------------------
+def budget_record(variant, seed, final_fid, early_fid, fids, estimates):
+    checks = [{"step": 10.0 * (i + 1), "seconds": float(i), "fid": f, "classes_covered": 10,
+               "wasserstein_estimate": e} for i, (f, e) in enumerate(zip(fids, estimates))]
+    return RunRecord(variant, seed, "complete", seed, 100, 60.0, {"fid": final_fid}, checks, 10,
+                     by_budget={"60": {"steps": 50, "train_seconds": 30.0,
+                                       "metrics": {"fid": early_fid}},
+                                "240": {"steps": 100, "train_seconds": 60.0,
+                                        "metrics": {"fid": final_fid}}})
+
+
+def test_a_run_at_an_earlier_budget_has_its_metrics_and_checks_from_then():
+    fids = [300.0, 250.0, 260.0, 200.0, 150.0, 160.0, 120.0, 90.0, 95.0, 80.0]
+    estimates = [3.0, 2.0, 2.5, 1.8, 1.0, 0.5, 0.4, 0.45, 0.3, 0.2]
+    run = budget_record("wgan", 0, 80.0, 150.0, fids, estimates)
+    early = runs_table([run], 60).iloc[0]
+    assert early["fid"] == 150.0 and early["steps"] == 50
+    # Spearman's rho over the five checks up to step 50 only.
+    assert early["estimate_fid_spearman"] == pytest.approx(
+        stats.spearmanr(estimates[:5], fids[:5])[0])
+    final = runs_table([run], 240).iloc[0]
+    assert final["fid"] == 80.0
+    assert final["estimate_fid_spearman"] == pytest.approx(stats.spearmanr(estimates, fids)[0])
+    # A run stored before budgets existed is the same at its end.
+    plain = RunRecord("wgan", 0, "complete", 0, 100, 60.0, {"fid": 80.0}, run.curve, 10)
+    assert runs_table([plain], 240).iloc[0]["fid"] == 80.0
+
+
+def test_verdicts_at_each_budget_can_differ():
+    """gan leads at the early budget and wgan at the end: two opposite verdicts."""
+    up, down = list(np.linspace(300, 50, 10)), list(np.linspace(3, 0.5, 10))
+    runs = ([budget_record("gan", s, 60.0 + s, 100.0 + s, up, down) for s in range(4)]
+            + [budget_record("wgan", s, 30.0 + s, 200.0 + s, up, down) for s in range(4)])
+    study = settings(variants=["gan", "wgan"], seeds=[0, 1, 2, 3], earlier_budgets=[60],
+                     comparisons=[{"name": "loss", "baseline": "gan", "variants": ["wgan"]}])
+    claims = {v.key: v for v in all_verdicts(runs, study, {"wgan"})}
+    assert claims["a.wgan.vs_gan"].verdict == SUPPORTED
+    assert claims["a.wgan.vs_gan.at_60"].verdict == CONTRADICTED
+    assert claims["a.wgan.vs_gan.at_60"].budget == "60"
+
+
+# ----- evaluators ------------------------------------------------------------------
+def evaluated(variant, seed, fid, second, swd):
+    return RunRecord(variant, seed, "complete", seed, 100, 60.0,
+                     {"fid": fid, "second_fid": second, "sliced_wasserstein": swd}, [], 10)
+
+
+def test_a_quality_verdict_is_robust_only_when_every_evaluator_agrees():
+    study = settings(variants=["gan", "wgan"], seeds=[0, 1, 2, 3, 4], earlier_budgets=[],
+                     budget={"unit": "steps", "amount": 100},
+                     comparisons=[{"name": "loss", "baseline": "gan", "variants": ["wgan"]}])
+    # wgan is better in the first two evaluators; the pixel distance sees no difference.
+    rng = np.random.default_rng(0)
+    runs = ([evaluated("gan", s, 50 + s, 20 + s, swd) for s, swd in enumerate(rng.normal(1, .1, 5))]
+            + [evaluated("wgan", s, 30 + s, 10 + s, swd)
+               for s, swd in enumerate(rng.normal(1, .1, 5))])
+    claims = all_verdicts(runs, study, {"wgan"})
+    by_evaluator = {v.evaluator: v.verdict for v in claims if v.row == "a.wgan.vs_gan"}
+    assert by_evaluator == {"classifier": SUPPORTED, "second": SUPPORTED, "pixels": INCONCLUSIVE}
+    assert robustness(claims) == {("a.wgan.vs_gan", "100"): "not robust"}
+    agreeing = [evaluated(r.variant, r.seed, r.metrics["fid"], r.metrics["second_fid"],
+                          r.metrics["fid"] / 100) for r in runs]
+    assert robustness(all_verdicts(agreeing, study, {"wgan"})) == {
+        ("a.wgan.vs_gan", "100"): "robust"}
+    matrix = verdict_matrix(claims, "mnist")
+    row = matrix[matrix["row"] == "a.wgan.vs_gan"].iloc[0]
+    assert (row["dataset"], row["100 classifier"], row["100 pixels"], row["100 robust"]) == (
+        "mnist", SUPPORTED, INCONCLUSIVE, "not robust")
+
+
+def test_comparisons_leave_out_pairs_the_study_lacks_and_bad_ones_fail():
+    study = settings(variants=["gan", "wgan", "gan_paper"], seeds=[0])
+    kept = {(c.name, c.baseline, c.variants) for c in comparisons_of(study, {"wgan"})}
+    assert ("loss, tuned recipes", "gan", ("wgan",)) in kept
+    assert all(c.baseline in study.variants for _, c_baseline, _ in kept for c in [study]
+               if c_baseline) and ("EMA", "gan_no_ema", ("gan",)) not in kept
+    assert ("recipe, tuned vs paper", "gan_paper", ("gan",)) in kept
+    with pytest.raises(ConfigError, match=r"study.comparisons\[0\] \(x\): unknown variant 'wgann'"):
+        settings(comparisons=[{"name": "x", "baseline": "gan", "variants": ["wgann"]}])
+    with pytest.raises(ConfigError, match="study.earlier_budgets: increasing amounts below"):
+        settings(earlier_budgets=[120, 60])
+    with pytest.raises(ConfigError, match="study.earlier_budgets"):
+        settings(earlier_budgets=[240])
+    with pytest.raises(ConfigError, match="study.fresh_critic.variant: needs a Wasserstein critic"):
+        settings(fresh_critic={"variant": "gan_paper", "steps": 10})
+
+
+def test_the_second_evaluator_is_another_network_cached_apart(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 64)
+    # Two classes told apart by brightness: any classifier learns them in one epoch.
+    images = (np.where(labels[:, None, None, None] == 1, 0.5, -0.5)
+              + rng.normal(0, 0.1, (128, 8, 8, 1))).astype(np.float32)
+    evaluation = {"classifier_dir": str(tmp_path / "first"),
+                  "second_classifier_dir": str(tmp_path / "second"),
+                  "second_classifier": {"architecture": "mlp", "epochs": 1, "seed": 1,
+                                        "feature_dim": 16}}
+    space, info = fit_second_feature_space(images, labels, images, labels, evaluation)
+    assert info["config"]["architecture"] == "mlp" and info["config"]["seed"] == 1
+    assert not any("conv" in layer.name for layer in space.extractor.classifier.layers)
+    features, probabilities = space.extractor(images[:5])
+    assert features.shape == (5, 16) and probabilities.shape == (5, 2)
+    assert (tmp_path / "second" / "classifier.keras").is_file()
+    assert not (tmp_path / "first").exists()
+    unlabelled, _ = fit_second_feature_space(images, np.full(128, -1), images, labels, evaluation)
+    assert unlabelled.extractor is None
+    with pytest.raises(ConfigError, match="unknown classifier architecture 'resnet'"):
+        fit_second_feature_space(images, labels, images, labels, {
+            **evaluation, "second_classifier": {"architecture": "resnet"}})
+
+
+# ----- a fresh critic's W1 ---------------------------------------------------------
+class PoolGenerator:
+    """Samples drawn (seeded by the noise) from a fixed pool of images: a generator
+    whose distribution is known."""
+
+    input_shape = (None, 4)
+
+    def __init__(self, pool):
+        self.pool = pool
+
+    def __call__(self, noise, training=False):
+        noise = np.asarray(noise)
+        rng = np.random.default_rng(int(abs(noise[0, 0]) * 1e6))
+        return self.pool[rng.choice(len(self.pool), len(noise))]
+
+
+def test_a_fresh_critic_finds_the_known_distance_of_a_translation():
+    """Translating a distribution by v moves it exactly |v| in W1: shifting all 64 pixels
+    by 0.25 gives 0.25 x 8 = 2. The same distribution gives 0."""
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 0.5, (4000, 8, 8, 1)).astype(np.float32)
+    train, test = real[:2000], real[2000:]
+    probe = TrainingConfig.from_params(
+        {**FAMILY["wgan_gp_paper"], "runtime": {"distribution": "default"},
+         "optimizer": {**FAMILY["wgan_gp_paper"]["optimizer"], "learning_rate": 1e-3}},
+        prefix="probe")
+    estimate = FreshCriticW1(probe, train, test, steps=300, samples=1000, seed=0)
+    shifted = estimate(PoolGenerator(rng.uniform(-1, 0.5, (2000, 8, 8, 1)).astype(np.float32)
+                                     + 0.25))
+    same = estimate(PoolGenerator(rng.uniform(-1, 0.5, (2000, 8, 8, 1)).astype(np.float32)))
+    # Near the distance (the penalty bounds the gradient softly, so a little above is
+    # possible); nothing near it for equal data.
+    assert 1.4 < shifted < 2.25, shifted
+    assert abs(same) < 0.3, same
+
+
+# ----- the quick pipeline ----------------------------------------------------------
+@pytest.mark.integration
+def test_quick_study_stores_and_reports_every_axis(kedro_project, quick_mnist_classifier):
+    """Two budgets, two classifiers and pixels, a fresh critic, a comparison at one
+    architecture: stored per run, and the report's matrix and rank agreement."""
+    with_real_mnist(kedro_project, quick_mnist_classifier)
+    path = kedro_project / "conf/quick/parameters_study.yml"
+    quick = yaml.safe_load(path.read_text())
+    quick["study"]["variants"] = ["gan_paper", "wgan_gp_paper"]
+    path.write_text(yaml.safe_dump(quick))
+    kedro_run_cli(kedro_project, "--pipelines=study", "--env=quick")
+
+    reports = kedro_project / "data/08_reporting/mnist-quick/study/evidence"
+    runs = pd.read_csv(reports / "study_runs.csv")
+    assert len(runs) == 4 and set(runs["status"]) == {"complete"}
+    for column in ("fid", "second_fid", "second_precision", "second_recall",
+                   "sliced_wasserstein", "fresh_w1_fid_spearman"):
+        assert runs[column].notna().all(), column
+    summary = json.loads((reports / "study_summary.json").read_text())
+    assert summary["budget"]["evaluated_at"] == [50.0, 100.0] and summary["dataset"] == "mnist"
+    keys = {v["key"] for v in summary["verdicts"]}
+    assert {"a.wgan_gp_paper.vs_gan_paper", "a.wgan_gp_paper.vs_gan_paper.second",
+            "a.wgan_gp_paper.vs_gan_paper.pixels", "a.wgan_gp_paper.vs_gan_paper.at_50",
+            "b.wgan_gp_paper.fresh_tracks", "b.gan_paper.fresh_tracks"} <= keys
+    matrix = pd.DataFrame(summary["verdict_matrix"])
+    assert {"50 classifier", "50 second", "50 pixels", "50 robust", "100 classifier",
+            "100 robust"} <= set(matrix.columns)
+    assert set(matrix["comparison"]) == {"loss, papers' recipes on one MLP"}
+    # Rank agreement at the final budget, recomputed from the runs table.
+    agreement = {(r["budget"], r["a"], r["b"]): r for r in summary["evaluator_agreement"]}
+    first_second = agreement[("100", "classifier", "second")]
+    assert first_second["tau"] == pytest.approx(tau_by_hand(runs["fid"].to_numpy(),
+                                                            runs["second_fid"].to_numpy()))
+    assert first_second["n"] == 4
+    html = (reports / "study_report.html").read_text()
+    assert "Verdict matrix" in html and "Kendall" in html
