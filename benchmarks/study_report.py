@@ -73,7 +73,7 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         parameters = load_parameters(HERE.parent)
         parameters["study"] = {**parameters["study"], "name": "bench", "variants": list(VARIANTS),
-                               "seeds": list(range(seeds)),
+                               "seeds": list(range(seeds)), "earlier_budgets": [],
                                "storage": f"sqlite:///{folder}/jobs.db"}
         fill_store(parameters, seeds)
         times = []

@@ -120,9 +120,9 @@ def run_measures(curve: list[dict[str, float]], n_classes: int) -> dict[str, flo
 def at_budget(record: RunRecord, budget: float | None) -> tuple[dict[str, float], int, float,
                                                                  list[dict[str, float]]]:
     """A run's metrics, steps, training seconds and in-training checks as they were when
-    its training reached ``budget`` (None or a run stored without budgets: its end).
-    A run that has not reached it has no metrics there."""
-    if budget is None or not record.by_budget:
+    its training reached ``budget`` (None: at its end). A run that was not evaluated
+    there (it has not reached it, or was stored without budgets) has no metrics."""
+    if budget is None:
         return record.metrics, record.steps, record.train_seconds, record.curve
     point = record.by_budget.get(f"{budget:g}")
     if point is None:
@@ -146,8 +146,11 @@ def runs_table(records: list[RunRecord], budget: float | None = None) -> pd.Data
 
 
 def budget_tables(records: list[RunRecord], settings: StudySettings) -> dict[str, pd.DataFrame]:
-    """The runs table at each of the study's budgets, keyed by amount ("60")."""
-    return {f"{amount:g}": runs_table(records, amount) for amount in settings.budgets}
+    """The runs table at each of the study's budgets, keyed by amount ("60"); at the
+    last, each run as it ended."""
+    final = settings.budgets[-1]
+    return {f"{amount:g}": runs_table(records, None if amount == final else amount)
+            for amount in settings.budgets}
 
 
 def metric_columns(table: pd.DataFrame) -> list[str]:
