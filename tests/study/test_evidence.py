@@ -240,3 +240,30 @@ def test_quick_study_stores_and_reports_every_axis(kedro_project, quick_mnist_cl
     assert first_second["n"] == 4
     html = (reports / "study_report.html").read_text()
     assert "Verdict matrix" in html and "Kendall" in html
+
+
+# ----- more seeds later ------------------------------------------------------------
+def test_more_seeds_extend_a_stored_study_and_nothing_else_does(tmp_path):
+    """Three seeds give no permutation p below 0.1; a fourth is added to the same job
+    list, which queues only the new jobs. Other changes are still refused."""
+    from optuna.trial import TrialState
+
+    from wgan_lab.experiments.seeds import JOBS_ATTR, open_job_store
+
+    storage = f"sqlite:///{tmp_path / 'jobs.db'}"
+    three = settings(name="s", variants=["gan", "wgan"], seeds=[0, 1, 2], storage=storage)
+    store = open_job_store(three)
+    assert len(store.get_trials(states=(TrialState.WAITING,))) == 6
+    four = settings(name="s", variants=["gan", "wgan"], seeds=[0, 1, 2, 3], storage=storage)
+    store = open_job_store(four)
+    queued = [t.system_attrs["fixed_params"]
+              for t in store.get_trials(states=(TrialState.WAITING,))]
+    assert sorted((p["variant"], p["seed"]) for p in queued[6:]) == [("gan", 3), ("wgan", 3)]
+    assert [tuple(job) for job in store.user_attrs[JOBS_ATTR]] == four.jobs
+    # Opening it again with the same settings adds nothing.
+    assert len(open_job_store(four).get_trials()) == 8
+    for changed in ({"seeds": [0, 1]}, {"budget": {"unit": "cpu_seconds", "amount": 480}},
+                    {"seeds": [0, 1, 2, 3, 4], "earlier_budgets": [30]}):
+        with pytest.raises(ConfigError, match="was started with other settings"):
+            open_job_store(settings(**{"name": "s", "variants": ["gan", "wgan"],
+                                       "seeds": [0, 1, 2, 3], "storage": storage, **changed}))

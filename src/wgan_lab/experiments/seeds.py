@@ -256,12 +256,33 @@ def open_job_store(settings: StudySettings, create: bool = True,
     stored = [tuple(job) for job in study.user_attrs[JOBS_ATTR]]
     if (stored != settings.jobs
             or study.user_attrs.get(SETTINGS_ATTR) != settings.fingerprint()) and create:
+        if _extends(study, stored, settings):
+            added = [job for job in settings.jobs if job not in stored]
+            for variant, seed in added:
+                study.enqueue_trial({"variant": variant, "seed": seed})
+            study.set_user_attr(JOBS_ATTR, [list(job) for job in stored + added])
+            study.set_user_attr(SETTINGS_ATTR, settings.fingerprint())
+            logger.info("study %s: %d jobs added to the %d it had (%s)", settings.name,
+                        len(added), len(stored), ", ".join(f"{v} seed {s}" for v, s in added))
+            return study
         raise ConfigError(
             f"study {settings.name!r} was started with other settings (jobs "
             f"{stored}); these parameters ask for {settings.jobs} with budget "
-            f"{settings.budget.describe()}. Name a new study (study.name) to "
-            f"change variants, seeds, budget or in-training evaluation")
+            f"{settings.budget.describe()}. More seeds or variants extend it; name a new "
+            f"study (study.name) to change the budget, the evaluations or to drop jobs")
     return study
+
+
+def _extends(study: optuna.Study, stored: list[tuple[str, int]], settings: StudySettings
+             ) -> bool:
+    """Whether ``settings`` asks for the stored jobs and more, everything else equal:
+    seeds or variants added to a finished study run only the new jobs."""
+    if not set(stored) < set(settings.jobs):
+        return False
+    as_stored = dataclasses.replace(settings, variants=tuple(dict.fromkeys(v for v, _ in stored)),
+                                    seeds=tuple(dict.fromkeys(s for _, s in stored)))
+    return (set(as_stored.jobs) == set(stored)
+            and study.user_attrs.get(SETTINGS_ATTR) == as_stored.fingerprint())
 
 
 def stored_settings(study: optuna.Study, settings: StudySettings) -> StudySettings:
