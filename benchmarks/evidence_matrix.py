@@ -41,6 +41,27 @@ def combined(summaries: dict[str, dict]) -> pd.DataFrame:
     return frame[first + [c for c in frame.columns if c not in first]]
 
 
+SHORT = {"supported": "yes", "contradicted": "no", "inconclusive": "?", "": ""}
+
+
+def compact(matrix: pd.DataFrame, evaluators: list[str]) -> pd.DataFrame:
+    """One cell per budget: each evaluator's verdict in turn (yes / no / ?), and "robust"
+    when all of them agree; the long matrix is in each study report."""
+    budgets = list(dict.fromkeys(c.split(" ", 1)[0] for c in matrix.columns
+                                 if c.endswith(" robust")))
+    out = matrix[["comparison", "claim", "row", "dataset"]].copy()
+    for budget in budgets:
+        cells = []
+        for _, row in matrix.iterrows():
+            verdicts = [SHORT[row.get(f"{budget} {e}", "")] for e in evaluators]
+            text = " / ".join(v for v in verdicts if v)
+            if row.get(f"{budget} robust") == "robust":
+                text += " (robust)"
+            cells.append(text)
+        out[budget] = cells
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--study", default="evidence")
@@ -55,7 +76,12 @@ def main() -> None:
         f"{d}: {', '.join(s['variants'])}, seeds {', '.join(map(str, s['seeds']))}, "
         f"budgets {', '.join(f'{b:g}' for b in s['budget']['evaluated_at'])} "
         f"{s['budget']['unit'].replace('_', ' ')}" for d, s in summaries.items()), "",
-        markdown_table(matrix.set_index("comparison")), ""]
+        "Cells per budget: the verdict by the domain classifier's FID / the second "
+        "classifier's FID / pixel sliced Wasserstein (yes: supported, no: contradicted, "
+        "?: inconclusive at alpha 0.05); one cell for claims measured by in-training FID "
+        "only. Robust: every evaluator agrees.", "",
+        markdown_table(compact(matrix, ["classifier", "second", "pixels"])
+                       .set_index("comparison")), ""]
     for dataset, summary in summaries.items():
         agreement = pd.DataFrame(summary.get("evaluator_agreement", []))
         if len(agreement):

@@ -371,12 +371,35 @@ def verdict_matrix(claims: list[Verdict], dataset: str = "") -> pd.DataFrame:
     columns = []
     for budget in budgets:
         columns += [c for c in order if c.split(" ", 1)[0] == budget] + [f"{budget} robust"]
+    groups = list(dict.fromkeys(v.comparison for v in claims))
+    ordered = sorted(rows.items(), key=lambda item: (groups.index(item[0][0]),
+                                                     item[1]["claim"], item[0][1]))
     frame = pd.DataFrame([{"comparison": comparison, "row": row, **cells}
-                          for (comparison, row), cells in rows.items()])
+                          for (comparison, row), cells in ordered])
     frame = frame.reindex(columns=["comparison", "claim", "row", *columns]).fillna("")
     if dataset:
         frame.insert(0, "dataset", dataset)
     return frame
+
+
+def budget_summary(tables: dict[str, pd.DataFrame], settings: StudySettings) -> pd.DataFrame:
+    """Per budget, variant and evaluator over the finished runs: n, median, min and
+    max of the evaluator's score (the spread a user will see over seeds)."""
+    rows = []
+    for budget, table in tables.items():
+        done = table[table["status"] == "complete"]
+        for name in evaluators_in(table):
+            metric = EVALUATORS[name].metric
+            for variant in settings.variants:
+                values = done.loc[done["variant"] == variant, metric].to_numpy(dtype=float)
+                values = values[np.isfinite(values)]
+                rows.append({"budget": budget, "variant": variant, "evaluator": name,
+                             "n": len(values),
+                             "median": float(np.median(values)) if len(values) else np.nan,
+                             "min": float(values.min()) if len(values) else np.nan,
+                             "max": float(values.max()) if len(values) else np.nan})
+    return pd.DataFrame(rows, columns=["budget", "variant", "evaluator", "n", "median", "min",
+                                       "max"])
 
 
 def evaluator_agreement(tables: dict[str, pd.DataFrame], settings: StudySettings

@@ -12,7 +12,8 @@ import pandas as pd
 from wgan_lab.evaluation.metrics import METRICS
 from wgan_lab.evaluation.statistics import expected_best_of_k
 from wgan_lab.experiments.analysis import (EVALUATORS, RunRecord, Verdict, all_verdicts,
-                                           budget_tables, evaluator_agreement, evaluators_in,
+                                           budget_summary, budget_tables, evaluator_agreement,
+                                           evaluators_in,
                                            fid_curves, pairwise, runs_table, summary,
                                            verdict_matrix)
 from wgan_lab.experiments.seeds import StudySettings
@@ -133,6 +134,19 @@ def _evaluators_figure(table: pd.DataFrame, settings: StudySettings):
     return figure
 
 
+def _spread_wide(spread: pd.DataFrame) -> pd.DataFrame:
+    """Variant rows, one column per budget and evaluator: "median [min, max] (n)"."""
+    if not len(spread):
+        return pd.DataFrame()
+    cells = spread.assign(
+        column=spread["budget"] + " " + spread["evaluator"],
+        cell=["-" if r.n == 0 else f"{r.median:.3g} [{r.min:.3g}, {r.max:.3g}] (n={r.n})"
+              for r in spread.itertuples()])
+    wide = cells.pivot(index="variant", columns="column", values="cell")
+    wide = wide[list(dict.fromkeys(cells["column"]))]
+    return wide.loc[list(dict.fromkeys(spread["variant"]))]
+
+
 def _summary_wide(summary_table: pd.DataFrame) -> pd.DataFrame:
     """Variant rows, the headline metric columns: "mean [95% CI] (n)" (every metric is in
     study_summary.json)."""
@@ -156,6 +170,8 @@ def build_study_report(records: list[RunRecord], settings: StudySettings,
     claims: list[Verdict] = all_verdicts(records, settings, set(wasserstein))
     matrix = verdict_matrix(claims, settings.dataset)
     agreement = evaluator_agreement(tables, settings)
+    spread = budget_summary(tables, settings)
+    spread_view = _spread_wide(spread)
     curves = fid_curves(records)
     counts = table["status"].value_counts().to_dict()
     budget = settings.budget.describe()
@@ -210,6 +226,8 @@ def build_study_report(records: list[RunRecord], settings: StudySettings,
     md_parts = [f"# Study {settings.name}", "", head, "", method, "",
                 "## Verdict matrix (claim x comparison x budget x evaluator)", "", md(matrix), "",
                 "## Rank agreement between evaluators (Kendall's tau-b)", "", md(agreement), "",
+                "## Scores at each budget: median [min, max] over seeds (n)", "",
+                md(spread_view), "",
                 "## Verdicts", "", md(verdict_table), "",
                 "## Per variant: mean [95% CI] (n)", "", md(wide), "",
                 "## FID between variants (difference of medians, a minus b)", "", md(pair_view), "",
@@ -222,6 +240,8 @@ def build_study_report(records: list[RunRecord], settings: StudySettings,
             "<h2>Rank agreement between evaluators (Kendall's tau-b)</h2>",
             agreement.to_html(index=False, float_format=lambda v: f"{v:.3g}")
             if len(agreement) else "<p>one evaluator only</p>",
+            "<h2>Scores at each budget: median [min, max] over seeds (n)</h2>",
+            spread_view.to_html() if len(spread_view) else "<p>none</p>",
             "<h2>Verdicts</h2>",
             verdict_table.to_html(index=False) if len(verdict_table) else "<p>none</p>",
             "<h2>Per variant: mean [95% CI] (n)</h2>", wide.to_html() if len(wide) else "",
@@ -248,6 +268,7 @@ def build_study_report(records: list[RunRecord], settings: StudySettings,
                     "summary": records_of(stats_table), "pairwise_fid": records_of(pairs),
                     "verdicts": [v.as_dict() for v in claims],
                     "verdict_matrix": records_of(matrix) if len(matrix) else [],
-                    "evaluator_agreement": records_of(agreement)}
+                    "evaluator_agreement": records_of(agreement),
+                    "budget_summary": records_of(spread)}
     return StudyReport(page, "\n".join(md_parts), table.to_csv(index=False), summary_json,
                        figures)
