@@ -2,19 +2,16 @@
 
 Each statistic is checked against a computation written here independently
 (pairs counted by hand for Kendall's tau, SciPy's Spearman on a truncated
-curve, a translation whose W1 is known in closed form); the quick pipeline on
-real MNIST then checks that a study stores and reports every axis.
+curve, a translation whose W1 is known in closed form). That a study on real
+MNIST stores and reports every axis is checked in test_study_pipeline.py's
+two-process run, which uses the quick environment's axes.
 """
-import json
 from itertools import combinations
 
 import numpy as np
-import pandas as pd
 import pytest
-import yaml
 from scipy import stats
 
-from tests.conftest import kedro_run_cli, with_real_mnist
 from wgan_lab.core import ConfigError
 from wgan_lab.evaluation.feature_space import fit_second_feature_space
 from wgan_lab.evaluation.fresh_critic import FreshCriticW1
@@ -200,46 +197,6 @@ def test_a_fresh_critic_finds_the_known_distance_of_a_translation():
     # possible); nothing near it for equal data.
     assert 1.4 < shifted < 2.25, shifted
     assert abs(same) < 0.3, same
-
-
-# ----- the quick pipeline ----------------------------------------------------------
-@pytest.mark.integration
-def test_quick_study_stores_and_reports_every_axis(kedro_project, quick_mnist_classifier):
-    """Two budgets, two classifiers and pixels, a fresh critic, a comparison at one
-    architecture: stored per run, and the report's matrix and rank agreement."""
-    with_real_mnist(kedro_project, quick_mnist_classifier)
-    path = kedro_project / "conf/quick/parameters_study.yml"
-    quick = yaml.safe_load(path.read_text())
-    # Four checks a run (enough for rho) and a short fresh critic keep the test quick.
-    quick["study"].update(variants=["gan_paper", "wgan_gp_paper"], eval_every=25,
-                          fresh_critic={"steps": 10, "samples": 256})
-    path.write_text(yaml.safe_dump(quick))
-    kedro_run_cli(kedro_project, "--pipelines=study", "--env=quick")
-
-    reports = kedro_project / "data/08_reporting/mnist-quick/study/evidence"
-    runs = pd.read_csv(reports / "study_runs.csv")
-    assert len(runs) == 4 and set(runs["status"]) == {"complete"}
-    for column in ("fid", "second_fid", "second_precision", "second_recall",
-                   "sliced_wasserstein", "fresh_w1_fid_spearman"):
-        assert runs[column].notna().all(), column
-    summary = json.loads((reports / "study_summary.json").read_text())
-    assert summary["budget"]["evaluated_at"] == [50.0, 100.0] and summary["dataset"] == "mnist"
-    keys = {v["key"] for v in summary["verdicts"]}
-    assert {"a.wgan_gp_paper.vs_gan_paper", "a.wgan_gp_paper.vs_gan_paper.second",
-            "a.wgan_gp_paper.vs_gan_paper.pixels", "a.wgan_gp_paper.vs_gan_paper.at_50",
-            "b.wgan_gp_paper.fresh_tracks", "b.gan_paper.fresh_tracks"} <= keys
-    matrix = pd.DataFrame(summary["verdict_matrix"])
-    assert {"50 classifier", "50 second", "50 pixels", "50 robust", "100 classifier",
-            "100 robust"} <= set(matrix.columns)
-    assert set(matrix["comparison"]) == {"loss, papers' recipes on one MLP"}
-    # Rank agreement at the final budget, recomputed from the runs table.
-    agreement = {(r["budget"], r["a"], r["b"]): r for r in summary["evaluator_agreement"]}
-    first_second = agreement[("100", "classifier", "second")]
-    assert first_second["tau"] == pytest.approx(tau_by_hand(runs["fid"].to_numpy(),
-                                                            runs["second_fid"].to_numpy()))
-    assert first_second["n"] == 4
-    html = (reports / "study_report.html").read_text()
-    assert "Verdict matrix" in html and "Kendall" in html
 
 
 # ----- more seeds later ------------------------------------------------------------

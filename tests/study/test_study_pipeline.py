@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -25,9 +26,11 @@ REPORTS = "data/08_reporting/mnist-quick/study/default"
 TINY_MODEL = {"architecture": "mlp", "latent_dim": 16, "hidden_units": [32, 32]}
 
 
-def make_env(project, study, variants=("gan", "wgan", "wgan_gp"), **variant_changes):
+def make_env(project, study, variants=("gan", "wgan", "wgan_gp"), evidence=False,
+             **variant_changes):
     """conf/<ENV>: the quick environment with tiny networks and ``study`` settings;
-    ``variant_changes``: new variants as {name: (base variant, training overrides)}."""
+    ``variant_changes``: new variants as {name: (base variant, training overrides)}.
+    Without ``evidence``: one budget, no fresh critic, no second evaluator."""
     shutil.copytree(project / "conf/quick", project / "conf" / ENV)
     base = load_parameters(project)
     training = {name: {"training": {"model": TINY_MODEL, "optimizer": {"batch_size": 32},
@@ -50,14 +53,14 @@ def make_env(project, study, variants=("gan", "wgan", "wgan_gp"), **variant_chan
     path.write_text(yaml.safe_dump({k: v for k, v in quick.items() if not k.startswith("_")}))
     study_path = project / "conf" / ENV / "parameters_study.yml"
     current = yaml.safe_load(study_path.read_text())["study"]
-    # These tests are about sharing and resuming jobs: one budget, no fresh critic and
-    # no second evaluator (tests/study/test_evidence.py runs those).
-    plain = {"name": "default", "earlier_budgets": [], "fresh_critic": {"steps": 0}}
-    study_path.write_text(yaml.safe_dump({"study": {**current, **plain, **study}}))
-    evaluation_path = project / "conf" / ENV / "parameters_evaluation.yml"
-    evaluation = yaml.safe_load(evaluation_path.read_text())
-    evaluation["evaluation"]["second_classifier_dir"] = None
-    evaluation_path.write_text(yaml.safe_dump(evaluation))
+    plain = {} if evidence else {"earlier_budgets": [], "fresh_critic": {"steps": 0}}
+    study_path.write_text(yaml.safe_dump({"study": {**current, "name": "default", **plain,
+                                                    **study}}))
+    if not evidence:
+        evaluation_path = project / "conf" / ENV / "parameters_evaluation.yml"
+        evaluation = yaml.safe_load(evaluation_path.read_text())
+        evaluation["evaluation"]["second_classifier_dir"] = None
+        evaluation_path.write_text(yaml.safe_dump(evaluation))
 
 
 def study_command(pipeline="study"):
@@ -76,9 +79,12 @@ def job(trial):
 def test_two_processes_share_the_jobs_and_one_tracking_server(
         kedro_project, quick_mnist_classifier, mlflow_server, spawn):
     with_real_mnist(kedro_project, quick_mnist_classifier)
+    # The quick environment's evidence axes too: an earlier budget (50 steps), the
+    # second evaluator, a fresh critic at every check.
     make_env(kedro_project, {"variants": ["gan", "wgan_gp", "wgan_gp_nan"], "seeds": [0, 1],
-                             "budget": {"unit": "steps", "amount": 60}, "eval_every": 20},
-             variants=("gan", "wgan_gp"),
+                             "budget": {"unit": "steps", "amount": 60}, "eval_every": 20,
+                             "fresh_critic": {"steps": 10, "samples": 256}},
+             variants=("gan", "wgan_gp"), evidence=True,
              # Diverges at once: a learning rate no unclipped critic survives.
              wgan_gp_nan=("wgan_gp", {"optimizer": {"name": "sgd", "learning_rate": 1.0e35}}))
     env = {**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "300", "MLFLOW_TRACKING_URI": mlflow_server}
@@ -121,7 +127,10 @@ def test_two_processes_share_the_jobs_and_one_tracking_server(
                                                             int(child.data.tags["seed"])))
             assert child.data.metrics["protocol_fid"] == pytest.approx(stored.value)
             history = client.get_metric_history(child.info.run_id, "training_fid")
-            assert [m.step for m in history] == [20, 40, 60]
+            assert [m.step for m in history] == [20, 40, 50, 60]   # 50: the earlier budget
+            fresh = client.get_metric_history(child.info.run_id, "fresh_critic_w1")
+            assert [m.step for m in fresh] == [20, 40, 50, 60]
+            assert child.data.metrics["protocol_second_fid"] > 0
 
     # The report rebuilt from the job store alone holds every job.
     shutil.rmtree(kedro_project / REPORTS)
@@ -134,11 +143,28 @@ def test_two_processes_share_the_jobs_and_one_tracking_server(
     assert fid_rows["wgan_gp_nan"]["n"] == 0 and fid_rows["gan"]["n"] == 2
     gan_fids = runs.loc[runs["variant"] == "gan", "fid"]
     assert fid_rows["gan"]["mean"] == pytest.approx(gan_fids.mean())
-    assert {v["key"] for v in summary["verdicts"]} >= {"a.wgan_gp.vs_gan", "b.wgan_gp.tracks",
-                                                       "b.wgan_gp.vs_gan", "c.wgan_gp.vs_gan"}
+    # Each claim per evaluator and budget, and the fresh critic's under both variants.
+    assert {v["key"] for v in summary["verdicts"]} >= {
+        "a.wgan_gp.vs_gan", "a.wgan_gp.vs_gan.second", "a.wgan_gp.vs_gan.pixels",
+        "a.wgan_gp.vs_gan.at_50", "b.wgan_gp.tracks", "b.wgan_gp.vs_gan", "c.wgan_gp.vs_gan",
+        "b.wgan_gp.fresh_tracks", "b.gan.fresh_tracks"}
+    assert summary["budget"]["evaluated_at"] == [50.0, 60.0]
+    for column in ("second_fid", "second_precision", "second_recall", "sliced_wasserstein",
+                   "fresh_w1_fid_spearman"):
+        assert runs.loc[runs["status"] == "complete", column].notna().all(), column
+    matrix = pd.DataFrame(summary["verdict_matrix"])
+    assert {"50 classifier", "50 second", "50 pixels", "50 robust", "60 robust"} <= set(matrix)
+    # Kendall's tau between the two classifiers at the end, from pairs counted here.
+    done = runs[runs["status"] == "complete"]
+    x, y = done["fid"].to_numpy(), done["second_fid"].to_numpy()
+    pairs = [np.sign(x[i] - x[j]) * np.sign(y[i] - y[j])
+             for i in range(len(x)) for j in range(i + 1, len(x))]
+    agreement = {(r["budget"], r["a"], r["b"]): r for r in summary["evaluator_agreement"]}
+    assert agreement[("60", "classifier", "second")]["tau"] == pytest.approx(np.mean(pairs))
     html = (kedro_project / REPORTS / "study_report.html").read_text()
-    # three figures, and each run in two evaluators (FID and pixel sliced Wasserstein)
-    assert "NonFiniteLossError" in html and html.count("data:image/png;base64,") == 4
+    # five figures: score by budget and the evaluators against each other, beside the three
+    assert "NonFiniteLossError" in html and html.count("data:image/png;base64,") == 5
+    assert "Verdict matrix" in html and "Kendall" in html
     parent = client.get_run(parents[0].info.run_id)
     assert parent.data.metrics["gan.fid.mean"] == pytest.approx(gan_fids.mean())
     assert parent.data.tags["verdict.a.wgan_gp.vs_gan"] in ("supported", "contradicted", "inconclusive")
