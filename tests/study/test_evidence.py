@@ -205,7 +205,7 @@ def test_more_seeds_extend_a_stored_study_and_nothing_else_does(tmp_path):
     list, which queues only the new jobs. Other changes are still refused."""
     from optuna.trial import TrialState
 
-    from wgan_lab.experiments.seeds import JOBS_ATTR, open_job_store
+    from wgan_lab.experiments.seeds import JOBS_ATTR, job_of, open_job_store, run_jobs
 
     storage = f"sqlite:///{tmp_path / 'jobs.db'}"
     three = settings(name="s", variants=["gan", "wgan"], seeds=[0, 1, 2], storage=storage)
@@ -213,9 +213,14 @@ def test_more_seeds_extend_a_stored_study_and_nothing_else_does(tmp_path):
     assert len(store.get_trials(states=(TrialState.WAITING,))) == 6
     four = settings(name="s", variants=["gan", "wgan"], seeds=[0, 1, 2, 3], storage=storage)
     store = open_job_store(four)
-    queued = [t.system_attrs["fixed_params"]
+    queued = [job_of(t) or tuple(t.system_attrs["fixed_params"].values())
               for t in store.get_trials(states=(TrialState.WAITING,))]
-    assert sorted((p["variant"], p["seed"]) for p in queued[6:]) == [("gan", 3), ("wgan", 3)]
+    assert sorted(queued[6:]) == [("gan", 3), ("wgan", 3)]
+    # The objective runs them: a new seed is no parameter value Optuna would refuse.
+    ran = []
+    run_jobs(store, lambda trial, variant, seed: ran.append((variant, seed)) or 1.0,
+             poll_seconds=0.01)
+    assert sorted(ran) == sorted(four.jobs)
     assert [tuple(job) for job in store.user_attrs[JOBS_ATTR]] == four.jobs
     # Opening it again with the same settings adds nothing.
     assert len(open_job_store(four).get_trials()) == 8

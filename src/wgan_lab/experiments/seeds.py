@@ -58,6 +58,8 @@ JOBS_ATTR = "jobs"
 SETTINGS_ATTR = "settings_fingerprint"
 BUDGET_ATTR = "budget"
 PROTOCOL_SAMPLES_ATTR = "protocol_samples"
+# Trial user attribute: the (variant, seed) of a job added to a stored study.
+ADDED_JOB_ATTR = "added_job"
 
 
 class NoQueuedJob(RuntimeError):
@@ -259,7 +261,10 @@ def open_job_store(settings: StudySettings, create: bool = True,
         if _extends(study, stored, settings):
             added = [job for job in settings.jobs if job not in stored]
             for variant, seed in added:
-                study.enqueue_trial({"variant": variant, "seed": seed})
+                # Optuna fixes a categorical parameter's choices at its first trial, so
+                # a new seed or variant cannot be a parameter value: the job rides in a
+                # user attribute instead (job_of reads both).
+                study.enqueue_trial({}, user_attrs={ADDED_JOB_ATTR: [variant, seed]})
             study.set_user_attr(JOBS_ATTR, [list(job) for job in stored + added])
             study.set_user_attr(SETTINGS_ATTR, settings.fingerprint())
             logger.info("study %s: %d jobs added to the %d it had (%s)", settings.name,
@@ -300,6 +305,11 @@ def stored_settings(study: optuna.Study, settings: StudySettings) -> StudySettin
 
 
 def job_of(trial: optuna.trial.FrozenTrial) -> tuple[str, int] | None:
+    """The (variant, seed) a trial ran: its parameters, or for a job added to a stored
+    study, its ``job`` user attribute."""
+    added = trial.user_attrs.get(ADDED_JOB_ATTR)
+    if added is not None:
+        return str(added[0]), int(added[1])
     if not {"variant", "seed"} <= set(trial.params):
         return None
     return str(trial.params["variant"]), int(trial.params["seed"])
@@ -335,6 +345,9 @@ def run_jobs(study: optuna.Study, run_job: JobRunner, poll_seconds: float = 5.0)
     jobs = [tuple(job) for job in study.user_attrs[JOBS_ATTR]]
 
     def objective(trial: optuna.Trial) -> float:
+        added = trial.user_attrs.get(ADDED_JOB_ATTR)
+        if added is not None:
+            return run_job(trial, str(added[0]), int(added[1]))
         try:
             variant = trial.suggest_categorical("variant", sorted({v for v, _ in jobs}))
             seed = trial.suggest_categorical("seed", sorted({s for _, s in jobs}))
