@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 from wgan_lab.evaluation.metrics import METRICS
 from wgan_lab.evaluation.statistics import expected_best_of_k
@@ -105,6 +106,7 @@ def _by_budget_figure(tables: dict[str, pd.DataFrame], settings: StudySettings):
             ax.plot(budgets, medians, marker="o", label=variant)
         ax.set_xscale("log")
         ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
+        ax.xaxis.set_minor_formatter(NullFormatter())   # only the budgets as labels
         ax.set_xlabel(f"budget ({settings.budget.unit.replace('_', ' ')})")
         ax.set_title(EVALUATORS[name].label, fontsize=9)
         log_y_axis(ax)
