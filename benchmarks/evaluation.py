@@ -12,9 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 
 from training import HERE, machine, mnist
+
+
+ACCURACY_TARGET = 0.99
 
 
 def main() -> None:
@@ -48,6 +52,11 @@ def main() -> None:
     print("|---|---|---|")
     print(f"| {protocol.n_samples} vs {protocol.n_samples} | {result['median_seconds']:.1f} "
           f"| {info['test_accuracy']:.4f} |")
+    # The domain classifier's target (a test until its 2-minute training pushed the
+    # suite past 15 minutes): 99% on MNIST's test split.
+    if info["test_accuracy"] < ACCURACY_TARGET:
+        sys.exit(f"domain classifier test accuracy {info['test_accuracy']:.4f} is below the "
+                 f"target {ACCURACY_TARGET}")
 
 
 if __name__ == "__main__":
