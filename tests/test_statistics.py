@@ -4,8 +4,9 @@ import itertools
 import numpy as np
 import pytest
 
-from wgan_lab.evaluation.statistics import (bootstrap_interval, compare_groups,
-                                            expected_best_of_k)
+from wgan_lab.evaluation.statistics import (CONTRADICTED, INCONCLUSIVE, SUPPORTED, Interval,
+                                            bootstrap_interval, compare_groups,
+                                            expected_best_of_k, verdict_of_interval)
 
 
 def test_bootstrap_interval_covers_the_true_mean_about_95_percent_of_the_time():
@@ -65,3 +66,22 @@ def test_expected_best_of_k_matches_a_hand_computed_example():
     # Higher is better (recall): bests of pairs 3, 3, 2 -> 8/3.
     assert expected_best_of_k([3.0, 1.0, 2.0], lower_is_better=False) == pytest.approx(
         [2.0, 8 / 3, 3.0])
+
+
+@pytest.mark.parametrize("low, high, bounds, verdict", [
+    (0.1, 0.3, (0.0,), SUPPORTED),                  # "above 0": the whole interval is
+    (-0.3, -0.1, (0.0,), CONTRADICTED),
+    (-0.1, 0.3, (0.0,), INCONCLUSIVE),
+    (-0.3, -0.1, (-np.inf, 0.0), SUPPORTED),       # "below 0"
+    (0.1, 0.3, (-np.inf, 0.0), CONTRADICTED),
+    (0.9, 1.1, (0.8, 1.2), SUPPORTED),              # "within [0.8, 1.2]"
+    (1.3, 1.5, (0.8, 1.2), CONTRADICTED),           # wholly beyond the upper bound
+    (0.5, 0.7, (0.8, 1.2), CONTRADICTED),           # wholly beyond the lower bound
+    (1.1, 1.3, (0.8, 1.2), INCONCLUSIVE),           # straddles a bound
+])
+def test_verdict_of_an_interval_against_its_bounds(low, high, bounds, verdict):
+    assert verdict_of_interval(Interval((low + high) / 2, low, high, 5), *bounds) == verdict
+
+
+def test_verdict_of_an_interval_of_one_value_is_inconclusive():
+    assert verdict_of_interval(Interval(5.0, 5.0, 5.0, 1)) == INCONCLUSIVE

@@ -7,7 +7,7 @@ uncertainty; the resampling itself is SciPy's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import comb
+from math import comb, inf
 
 import numpy as np
 from scipy import stats
@@ -173,12 +173,17 @@ def verdict_of_comparison(comparison: Comparison, alpha: float, better_when_nega
     return SUPPORTED if negative == better_when_negative else CONTRADICTED
 
 
-def verdict_of_interval(interval: Interval, above: float = 0.0) -> str:
-    """A claim that a quantity exceeds ``above``: supported when its whole interval does,
-    contradicted when the whole interval is below it; inconclusive otherwise or
-    with fewer than two values."""
+def verdict_of_interval(interval: Interval, above: float = 0.0, below: float = inf) -> str:
+    """A claim that a quantity lies above ``above`` and below ``below``: supported when
+    its whole interval does, contradicted when the whole interval lies beyond either
+    bound; inconclusive otherwise or with fewer than two values."""
     if interval.n < 2 or not np.isfinite(interval.low):
         return INCONCLUSIVE
+    if above < interval.low and interval.high < below:
+        return SUPPORTED
+    if interval.high < above or interval.low > below:
+        return CONTRADICTED
+    return INCONCLUSIVE
     if interval.low > above:
         return SUPPORTED
     if interval.high < above:

@@ -10,6 +10,7 @@ interval and n go beside every verdict.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from wgan_lab.evaluation.divergences import LOG2
-from wgan_lab.evaluation.statistics import (CONTRADICTED, INCONCLUSIVE, SUPPORTED, Interval, bootstrap_interval,
+from wgan_lab.evaluation.statistics import (CONTRADICTED, SUPPORTED, Interval, bootstrap_interval,
                                             verdict_of_interval)
 
 from .analysis import Verdict
@@ -51,25 +52,6 @@ def _text(name: str, interval: Interval) -> str:
             f"n = {interval.n}")
 
 
-def _verdict(interval: Interval, above: float = 0.0, below: bool = False) -> str:
-    """The claim "the mean exceeds ``above``" (or, with ``below``, lies under it)."""
-    if not below:
-        return verdict_of_interval(interval, above)
-    mirrored = Interval(-interval.estimate, -interval.high, -interval.low, interval.n)
-    return verdict_of_interval(mirrored, -above)
-
-
-def _verdict_within(interval: Interval, low: float, high: float) -> str:
-    """The claim "the mean lies in [low, high]"."""
-    if interval.n < 2 or not np.isfinite(interval.low):
-        return INCONCLUSIVE
-    if low <= interval.low and interval.high <= high:
-        return SUPPORTED
-    if interval.high < low or interval.low > high:
-        return CONTRADICTED
-    return INCONCLUSIVE
-
-
 def claim_t1(tables: TheoryTables, settings: TheorySettings) -> list[Verdict]:
     """JS and KL are uninformative for disjoint supports, W1 moves continuously."""
     d = tables.divergences
@@ -94,7 +76,7 @@ def claim_t1(tables: TheoryTables, settings: TheorySettings) -> list[Verdict]:
                            f"A trained discriminator's JS estimate is already at log 2 "
                            f"(at least {SATURATED:.0%} of it) at the smallest separation "
                            f"(theta = {nonzero[0]:g}): it cannot tell near from far",
-                           _verdict(interval, SATURATED),
+                           verdict_of_interval(interval, SATURATED),
                            _text("JS estimate / log 2", interval)))
     w1 = estimated[estimated["quantity"] == "w1"]
     rhos, errors = [], []
@@ -105,7 +87,7 @@ def claim_t1(tables: TheoryTables, settings: TheorySettings) -> list[Verdict]:
     out.append(Verdict("T1", "T1.w1_moves",
                        "A critic trained with the gradient penalty estimates a W1 that grows "
                        "with abs(theta) (Spearman rho of estimate and abs(theta) > 0 per seed)",
-                       _verdict(interval, 0.0),
+                       verdict_of_interval(interval, 0.0),
                        _text("mean rho", interval) + f"; largest error abs(estimate - abs(theta)) "
                        f"{np.max(errors):.3g}" if errors else "no W1 estimate"))
     g = tables.gaussians
@@ -121,7 +103,7 @@ def claim_t1(tables: TheoryTables, settings: TheorySettings) -> list[Verdict]:
                            f"the trained discriminator's gradient at the generated samples "
                            f"vanishes, the critic's does not (WGAN Figure 2): its log10 drop is "
                            f"larger than the critic's",
-                           _verdict(difference, 0.0, below=True),
+                           verdict_of_interval(difference, -math.inf, 0.0),
                            _text("log10 drop, discriminator minus critic", difference)
                            + f"; discriminator {np.mean(drop['discriminator']):.3g}, critic "
                            f"{np.mean(drop['critic']):.3g} orders of magnitude"))
@@ -148,7 +130,7 @@ def claim_t2(tables: TheoryTables, settings: TheorySettings) -> list[Verdict]:
                     "As the discriminator trains towards optimality against a frozen "
                     "generator, the minimax generator's gradient vanishes (falls by more "
                     "orders of magnitude than the Wasserstein generator's)",
-                    _verdict(difference, 0.0, below=True), evidence)]
+                    verdict_of_interval(difference, -math.inf, 0.0), evidence)]
 
 
 def _paired_with_penalty(lipschitz: pd.DataFrame, column: str, transform=lambda x: x) -> np.ndarray:
@@ -171,7 +153,7 @@ def claim_t3_t4(tables: TheoryTables, settings: TheorySettings) -> list[Verdict]
                    "Weight clipping pushes the critic's weights to the clip bounds, the "
                    "gradient penalty does not (share of weights at their layer's largest "
                    f"magnitude, >= {0.99:.0%} of it)",
-                   _verdict(at_bound, 0.0),
+                   verdict_of_interval(at_bound, 0.0),
                    _text("share at the bound, clipped minus penalty critic", at_bound)
                    + f"; clipped {bound_text}; penalty {penalty['at_bound'].mean():.4f}")]
     orders = _interval(_paired_with_penalty(lip, "log10_mean_norm", np.abs), settings)
@@ -180,7 +162,7 @@ def claim_t3_t4(tables: TheoryTables, settings: TheorySettings) -> list[Verdict]
                        "With clipping, the critic's layer gradient norms explode or vanish "
                        "depending on the clip value; with the penalty they do not (distance of "
                        "the mean log10 layer norm from 0, clipped minus penalty critic)",
-                       _verdict(orders, 0.0),
+                       verdict_of_interval(orders, 0.0),
                        _text("orders of magnitude further from 1", orders)
                        + f"; mean log10 layer norm, {norm_text}; penalty "
                        f"{penalty['log10_mean_norm'].mean():+.2g}"))
@@ -205,7 +187,7 @@ def claim_t5(tables: TheoryTables, settings: TheorySettings) -> list[Verdict]:
         out.append(Verdict("T5", f"T5.{variant}.tracks",
                            f"{variant}'s critic estimate tracks the exact W1 over training "
                            f"(mean Spearman rho per run > 0)",
-                           _verdict(interval, 0.0),
+                           verdict_of_interval(interval, 0.0),
                            _text("mean rho", interval) + "; " + _text(
                                "final estimate / exact W1", ratio)))
     lip = tables.lipschitz
@@ -215,7 +197,7 @@ def claim_t5(tables: TheoryTables, settings: TheorySettings) -> list[Verdict]:
         out.append(Verdict("T5", "T5.penalty_critic_value",
                            "A critic trained with the penalty to near-optimality against a "
                            "fixed generator estimates the exact W1 within 20%",
-                           _verdict_within(ratio, 0.8, 1.2),
+                           verdict_of_interval(ratio, 0.8, 1.2),
                            _text("estimate / exact W1", ratio)))
     return out
 
@@ -244,13 +226,13 @@ def claim_t6(tables: TheoryTables, settings: TheorySettings, baseline: str = "ga
         out.append(Verdict("T6", f"T6.{variant}.modes",
                            f"{variant} covers more modes than {baseline} at an equal budget "
                            f"(share of mixture modes covered)",
-                           _verdict(modes, 0.0),
+                           verdict_of_interval(modes, 0.0),
                            _text(f"share of modes, {variant} minus {baseline}", modes)
                            + "; " + _text("high-quality share difference", quality)))
         out.append(Verdict("T6", f"T6.{variant}.w1",
                            f"{variant}'s samples are closer to the data than {baseline}'s "
                            f"(exact W1, same evaluation samples)",
-                           _verdict(w1, 0.0, below=True),
+                           verdict_of_interval(w1, -math.inf, 0.0),
                            _text(f"exact W1, {variant} minus {baseline}", w1)))
     return out
 
