@@ -47,7 +47,8 @@ class FreshCriticW1:
 def gap(critic, real: np.ndarray, fake: np.ndarray, batch_size: int = 1000) -> float:
     """Mean critic score on ``real`` minus that on ``fake``."""
     def mean_score(images):
-        scores = [np.asarray(critic(images[i:i + batch_size], training=False), np.float64)
+        scores = [np.asarray(critic(np.asarray(images[i:i + batch_size], np.float32),
+                                    training=False), np.float64)
                   for i in range(0, len(images), batch_size)]
         return float(np.concatenate(scores).mean())
     return mean_score(real) - mean_score(fake)

@@ -44,6 +44,7 @@ from wgan_lab.data.toy import TOY_SOURCES, mode_coverage, toy_samples
 from wgan_lab.evaluation.divergences import (exact_w1, gaussian_js, gaussian_kl, gaussian_w1,
                                              js_from_discriminator_value, optimal_discriminator,
                                              parallel_segments)
+from wgan_lab.evaluation.fresh_critic import gap
 from wgan_lab.evaluation.statistics import RESAMPLES
 from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.gan.losses import LOSSES
@@ -288,9 +289,9 @@ def estimate_from_critic(config: TrainingConfig, critic: keras.Model, real: np.n
     discriminator's value (its loss's critic part at D), or the Kantorovich-
     Rubinstein gap E f(real) - E f(fake) of a Wasserstein critic."""
     loss = LOSSES[config.objective.loss]
-    real_scores, fake_scores = _scores(critic, real), _scores(critic, fake)
     if loss.estimates_wasserstein:
-        return float(real_scores.mean() - fake_scores.mean())
+        return gap(critic, real, fake)
+    real_scores, fake_scores = _scores(critic, real), _scores(critic, fake)
     value = -float(np.mean(loss.critic(tf.constant(real_scores), tf.constant(fake_scores))))
     return js_from_discriminator_value(value)
 
@@ -496,10 +497,8 @@ def train_mixtures(settings: TheorySettings, family: Registry,
 
             def evaluate(step: int, generator: keras.Model) -> dict[str, float]:
                 fake = np.asarray(generator(tf.constant(z), training=False))
-                gap = float(_scores(trainer.critic, real_eval).mean()
-                            - _scores(trainer.critic, fake).mean())
                 row = {"exact_w1": exact_w1(fake, real_eval), "w1_floor": floor,
-                       "critic_gap": gap}
+                       "critic_gap": gap(trainer.critic, real_eval, fake)}
                 if source.centres is not None:
                     coverage = mode_coverage(fake, source.centres, source.std)
                     row.update(modes_covered=coverage.modes_covered, n_modes=coverage.n_modes,

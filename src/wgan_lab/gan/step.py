@@ -213,9 +213,8 @@ class TrainingStep:
                                             args=(real, noise, i, with_metrics))
             for key, value in self._reduce(per_replica).items():
                 critic_metrics[key] = critic_metrics.get(key, 0.0) + value / n_critic
-            if self.regularizer.constrain is not None:
-                self.regularizer.constrain(self.critic.trainable_variables,
-                                           self.config.objective.clip_value)
+            # Outside strategy.run: mirrored variables are assigned in cross-replica context.
+            self._constrain_critic()
         metrics = {**critic_metrics, **self._reduce(
             self.strategy.run(self._generator_update, args=(noise, with_metrics)))}
         if self.ema_generator is not None:
@@ -247,10 +246,14 @@ class TrainingStep:
         draws = {"epsilon": tf.random.stateless_uniform([batch], draw + 2)}
         grads, metrics = self._critic_grads(real_batch, fake_batch, draws, with_metrics)
         self.critic_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+        self._constrain_critic()
+        return metrics
+
+    def _constrain_critic(self) -> None:
+        """The regularizer's hard constraint on the critic's weights (clipping), if any."""
         if self.regularizer.constrain is not None:
             self.regularizer.constrain(self.critic.trainable_variables,
                                        self.config.objective.clip_value)
-        return metrics
 
     def _train_critic(self, real: tf.Tensor, fake: tf.Tensor | None, steps: tf.Tensor,
                       seed: tf.Tensor) -> dict:
