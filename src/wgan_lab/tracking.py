@@ -274,7 +274,8 @@ class RunTracker:
     def callbacks(self) -> RunCallbacks:
         """This tracker as the callbacks a search's trials or a study's jobs report to."""
         process = {KEDRO_RUN_ID_ATTR: self.kedro_run_id} if self.kedro_run_id else {}
-        return RunCallbacks(self.start, self.check, self.end, self.abandon, process)
+        return RunCallbacks(self.start, self.check, self.end, self.abandon, process,
+                            evaluated=self.evaluated)
 
     @property
     def run_id(self) -> str | None:
@@ -368,6 +369,17 @@ class RunTracker:
         self._safe(f"step {step}", lambda: self.client.log_batch(self.child_id, metrics=[
             mlflow.entities.Metric(metric_name(k), float(v), now, step)
             for k, v in metrics.items() if k != "step"]))
+
+    def evaluated(self, budget: str, metrics: dict[str, float]) -> None:
+        """The protocol's metrics at one of a study job's budgets, as
+        ``budget_<amount>/protocol_<metric>``: the UI charts every budget of a run side
+        by side (the final budget's also stay under their plain names)."""
+        if self.child_id is None:
+            return
+        now = mlflow.utils.time.get_current_time_millis()
+        self._safe(f"evaluation at budget {budget}", lambda: self.client.log_batch(
+            self.child_id, metrics=[mlflow.entities.Metric(f"budget_{budget}/{k}", v, now, 0)
+                                    for k, v in protocol_metrics(metrics).items()]))
 
     def samples(self, step: int, images: np.ndarray) -> None:
         """A grid of generated images at ``step`` (the run's ``samples`` image series)."""

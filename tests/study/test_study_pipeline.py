@@ -131,6 +131,14 @@ def test_two_processes_share_the_jobs_and_one_tracking_server(
             fresh = client.get_metric_history(child.info.run_id, "fresh_critic_w1")
             assert [m.step for m in fresh] == [20, 40, 50, 60]
             assert child.data.metrics["protocol_second_fid"] > 0
+            # Each budget's evaluation, as the job store kept it, under its own name.
+            by_budget = stored.user_attrs["result"]["by_budget"]
+            assert sorted(by_budget) == ["50", "60"]
+            for budget, kept in by_budget.items():
+                for metric in ("fid", "second_fid", "sliced_wasserstein"):
+                    assert child.data.metrics[f"budget_{budget}/protocol_{metric}"] == \
+                        pytest.approx(kept["metrics"][metric])
+            assert child.data.metrics["budget_60/protocol_fid"] == pytest.approx(stored.value)
 
     # The report rebuilt from the job store alone holds every job.
     shutil.rmtree(kedro_project / REPORTS)

@@ -492,6 +492,8 @@ class StudyJob:
                 "steps": int(history["step"].iloc[-1]) if len(history) else 0,
                 "train_seconds": float(history["seconds"].iloc[-1]) if len(history) else 0.0,
                 "metrics": {k: float(v) for k, v in metrics.items()}}
+            if self.callbacks.evaluated:
+                self.callbacks.evaluated(key, by_budget[key]["metrics"])
             if amount != self.settings.budgets[-1]:
                 stored.parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(stored) as tmp:

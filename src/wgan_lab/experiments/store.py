@@ -75,7 +75,9 @@ class RunCallbacks:
     a trial before anything else; ``start(name, tags, params)`` returns the run's
     own, ``check(step, metrics)`` at each in-training evaluation, ``end(state,
     final metrics)`` with state COMPLETE, PRUNED or FAIL; ``abandon(attrs)`` gets
-    the ``TRACKING_ATTRS`` of a killed attempt that this run retries.
+    the ``TRACKING_ATTRS`` of a killed attempt that this run retries;
+    ``evaluated(budget, metrics)`` the protocol's metrics of a study job at each of
+    its budgets (``budget`` as the job store writes it: "60", "240").
     """
 
     start: Callable[[str, dict[str, str], dict[str, Any]], dict[str, str] | None] | None = None
@@ -83,6 +85,7 @@ class RunCallbacks:
     end: Callable[[str, dict[str, float]], None] | None = None
     abandon: Callable[[dict[str, str]], None] | None = None
     process_attrs: dict[str, str] = field(default_factory=dict)
+    evaluated: Callable[[str, dict[str, float]], None] | None = None
 
 
 def guarded_run(trial: optuna.Trial, callbacks: RunCallbacks, name: str, tags: dict[str, str],
