@@ -37,6 +37,10 @@ def combined(summaries: dict[str, dict]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame()
     frame = pd.concat(frames, ignore_index=True).fillna("")
+    # Each row's datasets side by side, the comparisons in the studies' order.
+    order = {c: i for i, c in enumerate(dict.fromkeys(frame["comparison"]))}
+    frame = frame.sort_values(["comparison", "claim", "row"], kind="stable",
+                              key=lambda c: c.map(order) if c.name == "comparison" else c)
     first = ["comparison", "claim", "row", "dataset"]
     return frame[first + [c for c in frame.columns if c not in first]]
 
