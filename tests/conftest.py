@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import gzip
 import os
 import shutil
@@ -135,21 +136,33 @@ def shared_mnist_module() -> Path:
 def quick_mnist_classifier(tmp_path_factory) -> Path:
     """The quick environment's domain classifier on the real MNIST, trained once per
     test session, as the pipeline's cache folder (its fingerprint: the data and the
-    settings, so a pipeline with other data or settings retrains instead)."""
+    settings, so a pipeline with other data or settings retrains instead).
+
+    The xdist workers of a session share it: the first trains it under a file lock
+    and the others wait, instead of each training its own copy on the same cores."""
     from wgan_lab.data.processing import hold_out, to_unit_range, validate
     from wgan_lab.data.sources import FetchOptions, read_source
     from wgan_lab.evaluation.features import ClassifierConfig, load_or_train_classifier
     from wgan_lab.variants import load_parameters
 
-    parameters = load_parameters(REPO_ROOT, env="quick")
-    processing = parameters["data_processing"]
-    raw = read_source("mnist", require_shared_dataset("mnist"), FetchOptions(download=False))
-    validate(raw, max_skipped_fraction=processing["max_skipped_fraction"])
-    splits = hold_out(raw, processing["test_fraction"], processing["seed"])
-    cache = tmp_path_factory.mktemp("classifier") / "classifier"
-    load_or_train_classifier(cache, to_unit_range(splits.train_images), splits.train_labels,
-                             to_unit_range(splits.test_images), splits.test_labels,
-                             ClassifierConfig(**parameters["evaluation"]["classifier"]))
+    # Under xdist, the parent of a worker's base folder is this session's alone.
+    session_root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        session_root = session_root.parent
+    cache = session_root / "quick_mnist_classifier"
+    with open(session_root / "quick_mnist_classifier.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cache / "classifier.json").is_file():
+            parameters = load_parameters(REPO_ROOT, env="quick")
+            processing = parameters["data_processing"]
+            raw = read_source("mnist", require_shared_dataset("mnist"),
+                              FetchOptions(download=False))
+            validate(raw, max_skipped_fraction=processing["max_skipped_fraction"])
+            splits = hold_out(raw, processing["test_fraction"], processing["seed"])
+            load_or_train_classifier(cache, to_unit_range(splits.train_images),
+                                     splits.train_labels, to_unit_range(splits.test_images),
+                                     splits.test_labels,
+                                     ClassifierConfig(**parameters["evaluation"]["classifier"]))
     return cache
 
 
