@@ -184,8 +184,3 @@ def verdict_of_interval(interval: Interval, above: float = 0.0, below: float = i
     if interval.high < above or interval.low > below:
         return CONTRADICTED
     return INCONCLUSIVE
-    if interval.low > above:
-        return SUPPORTED
-    if interval.high < above:
-        return CONTRADICTED
-    return INCONCLUSIVE
