@@ -306,7 +306,7 @@ def stored_settings(study: optuna.Study, settings: StudySettings) -> StudySettin
 
 def job_of(trial: optuna.trial.FrozenTrial) -> tuple[str, int] | None:
     """The (variant, seed) a trial ran: its parameters, or for a job added to a stored
-    study, its ``job`` user attribute."""
+    study, its ``ADDED_JOB_ATTR`` user attribute."""
     added = trial.user_attrs.get(ADDED_JOB_ATTR)
     if added is not None:
         return str(added[0]), int(added[1])
