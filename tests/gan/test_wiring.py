@@ -30,6 +30,9 @@ PAPER_OBJECTIVES = {
     "gan_paper": ("non_saturating", "none"),
     "wgan_paper": ("wasserstein", "clip"),
     "wgan_gp_paper": ("wasserstein", "gradient_penalty"),
+    "gan_mlp_tuned": ("non_saturating", "none"),
+    "wgan_mlp_tuned": ("wasserstein", "clip"),
+    "wgan_gp_mlp_tuned": ("wasserstein", "gradient_penalty"),
 }
 
 
