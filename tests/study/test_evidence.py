@@ -229,3 +229,12 @@ def test_more_seeds_extend_a_stored_study_and_nothing_else_does(tmp_path):
         with pytest.raises(ConfigError, match="was started with other settings"):
             open_job_store(settings(**{"name": "s", "variants": ["gan", "wgan"],
                                        "seeds": [0, 1, 2, 3], "storage": storage, **changed}))
+    # A variant added: its jobs are appended, not interleaved as the parameters order
+    # them, and a second process with the same parameters joins without an error.
+    more = settings(name="s", variants=["gan", "wgan", "wgan_gp"], seeds=[0, 1, 2, 3],
+                    storage=storage)
+    open_job_store(more)
+    joined = open_job_store(more)
+    assert [tuple(job) for job in joined.user_attrs[JOBS_ATTR]] != more.jobs
+    assert sorted(tuple(job) for job in joined.user_attrs[JOBS_ATTR]) == sorted(more.jobs)
+    assert len(joined.get_trials()) == 12

@@ -256,7 +256,9 @@ def open_job_store(settings: StudySettings, create: bool = True,
                               f"{masked_url(settings.storage)}) and run again")
         time.sleep(1.0)
     stored = [tuple(job) for job in study.user_attrs[JOBS_ATTR]]
-    if (stored != settings.jobs
+    # As sets: an extension appends its jobs, so the stored order is not the
+    # parameters' interleaved one, and a joining process must still match.
+    if (set(stored) != set(settings.jobs)
             or study.user_attrs.get(SETTINGS_ATTR) != settings.fingerprint()) and create:
         if _extends(study, stored, settings):
             added = [job for job in settings.jobs if job not in stored]
