@@ -200,9 +200,10 @@ def test_a_fresh_critic_finds_the_known_distance_of_a_translation():
 
 
 # ----- more seeds later ------------------------------------------------------------
-def test_more_seeds_extend_a_stored_study_and_nothing_else_does(tmp_path):
+def test_more_seeds_or_variants_extend_a_stored_study_and_nothing_else_does(tmp_path):
     """Three seeds give no permutation p below 0.1; a fourth is added to the same job
-    list, which queues only the new jobs. Other changes are still refused."""
+    list, which queues only the new jobs, and so does a new variant. Other changes
+    are still refused."""
     from optuna.trial import TrialState
 
     from wgan_lab.experiments.seeds import JOBS_ATTR, job_of, open_job_store, run_jobs
