@@ -58,11 +58,15 @@ def run_study_as_a_team(project, server, uri, spawn):
     # Kill the second process once it has checkpointed a job: the first takes the job
     # over once its heartbeats stop, from the checkpoint.
     store_url = server.url("jobs")
+    # One storage for the whole poll: a URL per call opens a new connection pool each
+    # time, held until garbage collection, and on a slow machine the polls used up the
+    # server's 100 connections ("too many clients already").
+    polled = optuna.storages.RDBStorage(store_url)
     deadline, killed = time.monotonic() + 400, None
     while time.monotonic() < deadline and killed is None and second.poll() is None:
         time.sleep(0.3)
         try:
-            trials = optuna.load_study(study_name="default", storage=store_url).get_trials()
+            trials = optuna.load_study(study_name="default", storage=polled).get_trials()
         except (KeyError, optuna.exceptions.StorageInternalError):
             continue
         for trial in trials:
