@@ -27,6 +27,11 @@ def test_the_configured_parameters_pass(env):
      "data_processing.test_fraction: must be less than 1.0 (got 1.5)"),
     ("tune.checks", 0, "tune.checks: must be at least 1 (got 0)"),
     ("gan.training.optimizer.beta_1", 1.0, "gan.training.optimizer.beta_1: must be in [0, 1)"),
+    ("wgan.training.objective.n_critic", 2.5,
+     "wgan.training.objective.n_critic: must be an integer >= 1 (got 2.5)"),
+    ("wgan.training.optimizer.learnin_rate", 0.1,
+     "wgan.training.optimizer.learnin_rate: unknown parameter (known: name, learning_rate, "
+     "critic_learning_rate, beta_1, beta_2, batch_size, ema_decay)"),
     ("generate.n", 0, "generate.n: must be at least 1 (got 0)"),
     ("model_registry.aliass", "top", "model_registry.aliass: unknown parameter (known: "
                                      "name_prefix, alias)"),

@@ -33,6 +33,9 @@ PAPER_OBJECTIVES = {
     "gan_mlp_tuned": ("non_saturating", "none"),
     "wgan_mlp_tuned": ("wasserstein", "clip"),
     "wgan_gp_mlp_tuned": ("wasserstein", "gradient_penalty"),
+    "gan_dcgan_tuned": ("non_saturating", "none"),
+    "wgan_dcgan_tuned": ("wasserstein", "clip"),
+    "wgan_gp_dcgan_tuned": ("wasserstein", "gradient_penalty"),
 }
 
 
