@@ -93,3 +93,17 @@ def test_a_failed_run_is_listed_with_its_error_and_left_out_of_the_statistics():
     assert "critic_loss is nan at step 40" in report.html
     assert "| wgan | 2 | failed | NonFiniteLossError" in report.markdown
     assert report.summary["runs"] == {"complete": 5, "failed": 1}
+
+
+def test_every_variant_of_the_configured_study_has_a_look_of_its_own_in_the_figures():
+    """Thirteen variants, ten colours: without more than colour, three pairs look alike."""
+    study = load_parameters()["study"]["variants"]
+    assert len(study) > 10   # what makes the test bite
+    runs = [record(v, s, 40.0 + i + s) for i, v in enumerate(study) for s in (0, 1)]
+    report = build_study_report(runs, settings(variants=study), set(), "test protocol")
+    for name in ("fid_against_step", "expected_best_of_k"):
+        lines = [line for line in report.figures[name].axes[0].get_lines()
+                 if not line.get_label().startswith("_")]
+        assert sorted(line.get_label() for line in lines) == sorted(study), name
+        looks = {(str(line.get_color()), line.get_linestyle(), line.get_marker()) for line in lines}
+        assert len(looks) == len(study), name

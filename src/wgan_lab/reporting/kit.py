@@ -15,7 +15,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-__all__ = ["cell_text", "html_page", "log_y_axis", "markdown_table", "plt", "png_base64"]
+__all__ = ["cell_text", "html_page", "log_y_axis", "markdown_table", "plt", "png_base64",
+           "series_styles"]
+
+
+def series_styles(names) -> dict[str, dict[str, str]]:
+    """A colour, line style and marker per name that no other name shares: the
+    colour cycle's ten colours, then the same colours dashed with square markers,
+    and so on (a study of thirteen variants would otherwise repeat three colours)."""
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    lines, markers = ["-", "--", ":", "-."], ["o", "s", "^", "D"]
+    styles = {}
+    for i, name in enumerate(dict.fromkeys(names)):
+        round_ = i // len(colours) % len(lines)
+        styles[name] = {"color": colours[i % len(colours)], "linestyle": lines[round_],
+                        "marker": markers[round_]}
+    return styles
 
 
 def log_y_axis(ax) -> None:

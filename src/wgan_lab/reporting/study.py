@@ -19,7 +19,7 @@ from wgan_lab.experiments.analysis import (EVALUATORS, RunRecord, Verdict, all_v
                                            verdict_matrix)
 from wgan_lab.experiments.seeds import StudySettings
 
-from .kit import cell_text, html_page, log_y_axis, markdown_table, plt, png_base64
+from .kit import cell_text, html_page, log_y_axis, markdown_table, plt, png_base64, series_styles
 
 # The summary table's columns, in this order when present.
 HEADLINE = (*(name for name, metric in METRICS.items() if metric.headline),
@@ -57,14 +57,17 @@ def _fid_by_run_figure(table: pd.DataFrame, settings: StudySettings):
 
 def _fid_against_step_figure(curves: pd.DataFrame, settings: StudySettings):
     figure, ax = plt.subplots(figsize=(7, 3.8))
+    styles = series_styles(settings.variants)
     for variant in settings.variants:
         rows = curves[(curves["variant"] == variant) & (curves["runs"] >= 2)]
         if not len(rows):
             rows = curves[curves["variant"] == variant]
         if not len(rows):
             continue
-        line, = ax.plot(rows["step"], rows["median"], label=variant)
-        ax.fill_between(rows["step"], rows["q25"], rows["q75"], alpha=0.2, color=line.get_color())
+        style = styles[variant]
+        ax.plot(rows["step"], rows["median"], label=variant, color=style["color"],
+                linestyle=style["linestyle"])
+        ax.fill_between(rows["step"], rows["q25"], rows["q75"], alpha=0.2, color=style["color"])
     ax.set_xlabel("generator step")
     ax.set_ylabel(f"in-training FID ({settings.eval_samples} samples)")
     log_y_axis(ax)
@@ -76,12 +79,14 @@ def _fid_against_step_figure(curves: pd.DataFrame, settings: StudySettings):
 def _best_of_k_figure(table: pd.DataFrame, settings: StudySettings):
     figure, ax = plt.subplots(figsize=(7, 3.8))
     done = table[table["status"] == "complete"]
+    styles = series_styles(settings.variants)
     for variant in settings.variants:
         values = done.loc[done["variant"] == variant, "fid"].to_numpy(dtype=float)
         values = values[np.isfinite(values)]
         if not len(values):
             continue
-        ax.plot(range(1, len(values) + 1), expected_best_of_k(values), marker="o", label=variant)
+        ax.plot(range(1, len(values) + 1), expected_best_of_k(values), label=variant,
+                **styles[variant])
     ax.set_xlabel("k runs")
     ax.set_ylabel("expected best FID among k runs")
     ax.set_title("What k runs buy (Lucic et al. 2018)")
@@ -94,6 +99,7 @@ def _by_budget_figure(tables: dict[str, pd.DataFrame], settings: StudySettings):
     names = evaluators_in(next(reversed(tables.values())))
     figure, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.8), squeeze=False)
     budgets = [float(b) for b in tables]
+    styles = series_styles(settings.variants)
     for ax, name in zip(axes[0], names):
         metric = EVALUATORS[name].metric
         for variant in settings.variants:
@@ -103,7 +109,7 @@ def _by_budget_figure(tables: dict[str, pd.DataFrame], settings: StudySettings):
                 values = done[metric].to_numpy(dtype=float) if metric in done else np.zeros(0)
                 values = values[np.isfinite(values)]
                 medians.append(np.median(values) if len(values) else np.nan)
-            ax.plot(budgets, medians, marker="o", label=variant)
+            ax.plot(budgets, medians, label=variant, **styles[variant])
         ax.set_xscale("log")
         ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
         ax.xaxis.set_minor_formatter(NullFormatter())   # only the budgets as labels
@@ -123,10 +129,12 @@ def _evaluators_figure(table: pd.DataFrame, settings: StudySettings):
                                 squeeze=False)
     done = table[table["status"] == "complete"]
     first = EVALUATORS[names[0]] if names else None
+    styles = series_styles(settings.variants)
     for ax, name in zip(axes[0], others):
         for variant in settings.variants:
             runs = done[done["variant"] == variant]
-            ax.scatter(runs[first.metric], runs[EVALUATORS[name].metric], label=variant, alpha=0.8)
+            ax.scatter(runs[first.metric], runs[EVALUATORS[name].metric], label=variant, alpha=0.8,
+                       color=styles[variant]["color"], marker=styles[variant]["marker"])
         ax.set_xlabel(first.label, fontsize=8)
         ax.set_ylabel(EVALUATORS[name].label, fontsize=8)
         ax.set_xscale("log")
