@@ -109,3 +109,17 @@ def test_budget_comparison_puts_each_stored_study_of_the_budget_on_one_axis(tmp_
     html, markdown, _ = build_budget_comparison(studies, settings["gan"])
     assert "gan (4 trials), wgan (1 trial)" in markdown
     assert "| 4 | 10.0 | - |" in markdown and "data:image/png;base64," in html
+
+
+def test_every_searched_variant_has_a_curve_of_its_own():
+    """More searches than the ten colours: each curve still looks like no other."""
+    studies = {}
+    for i in range(13):
+        study = optuna.create_study()
+        study.tell(study.ask(), 50.0 + i)
+        studies[f"variant_{i}"] = study
+    figure, _ = budget_comparison(studies)
+    lines = [line for line in figure.axes[0].get_lines() if not line.get_label().startswith("_")]
+    assert len(lines) == 13
+    assert len({(str(line.get_color()), line.get_linestyle(), line.get_marker())
+                for line in lines}) == 13

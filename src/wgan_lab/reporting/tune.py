@@ -19,7 +19,7 @@ from wgan_lab.experiments.search import TuneSettings
 from wgan_lab.experiments.space import as_parameters
 from wgan_lab.experiments.store import ERROR_ATTR, SURPLUS_ATTR, is_finished
 
-from .kit import cell_text, html_page, log_y_axis, markdown_table, plt, png_base64
+from .kit import cell_text, html_page, log_y_axis, markdown_table, plt, png_base64, series_styles
 
 TOP = 10
 
@@ -120,16 +120,17 @@ def budget_comparison(studies: dict[str, optuna.Study]
     """
     figure, ax = plt.subplots(figsize=(7.5, 4))
     rows = []
+    styles = series_styles(studies)
     for variant, study in studies.items():
         values = finished_values(trials_table(study))
         if not len(values):
             continue
         curve = budget_curve(values)
         finite = np.isfinite(curve["high"])
-        line, = ax.plot(curve["trials"], curve["median"], marker=".",
-                        label=f"{variant} (n={len(values)})")
+        ax.plot(curve["trials"], curve["median"], label=f"{variant} (n={len(values)})",
+                markersize=4, **styles[variant])
         ax.fill_between(curve["trials"][finite], curve["low"][finite], curve["high"][finite],
-                        alpha=0.15, color=line.get_color())
+                        alpha=0.15, color=styles[variant]["color"])
         for k in curve["trials"]:
             rows.append({"variant": variant, "trials": int(k),
                          "median": curve["median"][k - 1], "5%": curve["low"][k - 1],
