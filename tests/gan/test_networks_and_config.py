@@ -156,3 +156,19 @@ def test_every_configured_variant_is_valid_and_distinct():
     settings = {json.dumps([c[s] for s in ("model", "objective", "optimizer")], sort_keys=True)
                 for c in configured.values()}
     assert len(settings) == len(configured)
+
+
+@pytest.mark.parametrize("suffix, network", [
+    ("_paper", {"architecture": "mlp", "hidden_units": (128, 128)}),
+    ("_mlp_tuned", {"architecture": "mlp", "hidden_units": (128, 128)}),
+    ("_dcgan_tuned", {"architecture": "dcgan", "filters": 32}),
+    ("_mlp256_tuned", {"architecture": "mlp", "hidden_units": (256, 256)}),
+])
+def test_the_losses_of_a_fixed_network_comparison_share_that_network(suffix, network):
+    # The study's "loss at a fixed architecture" rows compare these three: the
+    # network must be the same one, the one their comments name.
+    configured = family(load_parameters())
+    models = [TrainingConfig.from_params(configured[loss + suffix], prefix=loss + suffix).model
+              for loss in ("gan", "wgan", "wgan_gp")]
+    assert models[0] == models[1] == models[2]
+    assert {key: getattr(models[0], key) for key in network} == network

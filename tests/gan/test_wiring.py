@@ -36,6 +36,9 @@ PAPER_OBJECTIVES = {
     "gan_dcgan_tuned": ("non_saturating", "none"),
     "wgan_dcgan_tuned": ("wasserstein", "clip"),
     "wgan_gp_dcgan_tuned": ("wasserstein", "gradient_penalty"),
+    "gan_mlp256_tuned": ("non_saturating", "none"),
+    "wgan_mlp256_tuned": ("wasserstein", "clip"),
+    "wgan_gp_mlp256_tuned": ("wasserstein", "gradient_penalty"),
 }
 
 
