@@ -96,7 +96,7 @@ def test_a_failed_run_is_listed_with_its_error_and_left_out_of_the_statistics():
 
 
 def test_every_variant_of_the_configured_study_has_a_look_of_its_own_in_the_figures():
-    """Thirteen variants, ten colours: without more than colour, three pairs look alike."""
+    """More variants than the ten colours: without more than colour, some would look alike."""
     study = load_parameters()["study"]["variants"]
     assert len(study) > 10   # what makes the test bite
     runs = [record(v, s, 40.0 + i + s) for i, v in enumerate(study) for s in (0, 1)]
