@@ -19,12 +19,13 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import field
-from typing import Any
+from typing import Annotated, Any
 
 import keras
 import numpy as np
 import optuna
 from optuna.trial import TrialState
+from pydantic import Field
 
 from wgan_lab.core import (ConfigError, Count, Registry, UnknownNameError, masked_url, section,
                            settings_from)
@@ -39,16 +40,43 @@ from .store import (DONE, RUN, SURPLUS_ATTR, WAIT, Heartbeat, RunCallbacks, crea
 logger = logging.getLogger(__name__)
 
 
+@dataclasses.dataclass(frozen=True)
+class PrunerKind:
+    """How to make a pruner from its ``tune.pruner`` settings and the trial budget, and
+    the budget amounts (its rungs) where it needs an FID beside the evenly spaced checks."""
+
+    make: Callable[[dict[str, Any], Budget], optuna.pruners.BasePruner]
+    rungs: Callable[[dict[str, Any], Budget], list[float]] = lambda cfg, budget: []
+
+
+def geometric_rungs(cfg: dict[str, Any], budget: Budget) -> list[float]:
+    """``min_resource`` times powers of ``reduction_factor`` below the budget: the rungs of
+    successive halving, and of every Hyperband bracket."""
+    low, factor = float(cfg.get("min_resource", 1)), int(cfg.get("reduction_factor", 3))
+    rungs = []
+    while low < budget.amount:
+        rungs.append(low)
+        low *= factor
+    return rungs
+
+
+# Intermediate values are reported at the budget amount of each check (a step
+# count, or seconds of training), so every resource below is in the budget's unit.
 PRUNERS = Registry("pruner", {
     # Stops a trial whose FID at a check is worse than the median of earlier trials there.
-    "median": lambda cfg: optuna.pruners.MedianPruner(
+    "median": PrunerKind(lambda cfg, budget: optuna.pruners.MedianPruner(
         n_startup_trials=int(cfg.get("n_startup_trials", 5)),
-        n_warmup_steps=int(cfg.get("n_warmup_steps", 1))),
+        n_warmup_steps=int(cfg.get("n_warmup_steps", 0)))),
     # Asynchronous successive halving: only the best 1/reduction_factor go on at each rung.
-    "successive_halving": lambda cfg: optuna.pruners.SuccessiveHalvingPruner(
+    "successive_halving": PrunerKind(lambda cfg, budget: optuna.pruners.SuccessiveHalvingPruner(
         min_resource=int(cfg.get("min_resource", 1)),
-        reduction_factor=int(cfg.get("reduction_factor", 3))),
-    "none": lambda cfg: optuna.pruners.NopPruner(),
+        reduction_factor=int(cfg.get("reduction_factor", 3))), geometric_rungs),
+    # Successive halving in brackets that start pruning at later rungs, so that a slow
+    # starter at the first rung can still reach the full budget in one of them.
+    "hyperband": PrunerKind(lambda cfg, budget: optuna.pruners.HyperbandPruner(
+        min_resource=int(cfg.get("min_resource", 1)), max_resource=int(budget.amount),
+        reduction_factor=int(cfg.get("reduction_factor", 3))), geometric_rungs),
+    "none": PrunerKind(lambda cfg, budget: optuna.pruners.NopPruner()),
 })
 
 
@@ -73,12 +101,20 @@ class TuneSettings:
     study_name: str | None = None   # None: one study per variant and budget
     seed: int = 0
     budget: Budget = Budget("cpu_seconds", 300)
-    checks: Count = 8
+    checks: Annotated[int, Field(ge=0)] = 8   # 0: only at the pruner's rungs
     eval_samples: Count = 1000
     score_samples: Count = 2000
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median"})
     search_space: dict[str, Any] = field(default_factory=dict)
     heartbeat: Heartbeat = Heartbeat()
+    # The search stops once its trials have trained this many CPU hours in all
+    # (null: ``trials`` alone decides): an equal compute for every loss searched.
+    max_cpu_hours: Annotated[float, Field(gt=0)] | None = None
+    # The dataset searched on, and per dataset and variant the settings tried first,
+    # before the sampler draws: {dataset: {variant: [{"<section>.<parameter>": value}]}}
+    # (a warm start: the current default, another dataset's winner).
+    dataset: str = ""
+    enqueue: dict[str, dict[str, tuple[dict[str, Any], ...]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.study_name is None:
@@ -98,7 +134,25 @@ class TuneSettings:
         except UnknownNameError as exc:
             raise ConfigError(f"tune.pruner.name: {exc}") from None
         settings.dimensions  # the search space, parsed and checked now
+        known = {d.path: d for d in settings.dimensions}
+        for index, start in enumerate(settings.warm_starts):
+            where = f"tune.enqueue.{settings.dataset}.{settings.variant}[{index}]"
+            for path, value in start.items():
+                if path not in known:
+                    raise ConfigError(f"{where}.{path}: not a dimension of tune.search_space."
+                                      f"{settings.variant} (its dimensions: {', '.join(known)})")
+                if not known[path].admits(value):
+                    raise ConfigError(f"{where}.{path}: {value!r} is outside its search "
+                                      f"space {known[path].describe()}")
         return settings
+
+    @property
+    def warm_starts(self) -> tuple[dict[str, Any], ...]:
+        return tuple(self.enqueue.get(self.dataset, {}).get(self.variant, ()))
+
+    @property
+    def pruner_kind(self) -> PrunerKind:
+        return PRUNERS[self.pruner.get("name", "median")]
 
     @functools.cached_property
     def dimensions(self) -> tuple[Dimension, ...]:
@@ -111,8 +165,14 @@ class TuneSettings:
 
     @property
     def trial_budget(self) -> Budget:
-        """The budget of one trial, with its pruning checks."""
-        return dataclasses.replace(self.budget, checks=self.checks)
+        """The budget of one trial, with its pruning checks: evenly spaced, and at the
+        pruner's rungs."""
+        rungs = self.pruner_kind.rungs(self.pruner, self.budget)
+        return dataclasses.replace(self.budget, checks=self.checks,
+                                   at=tuple(sorted({*self.budget.at, *rungs})))
+
+    def make_pruner(self) -> optuna.pruners.BasePruner:
+        return self.pruner_kind.make(self.pruner, self.budget)
 
 
 def _storage(settings: TuneSettings) -> optuna.storages.RDBStorage:
@@ -132,7 +192,7 @@ def open_study(settings: TuneSettings, create: bool = True) -> optuna.Study:
     """The study in its storage, created by the first process that asks (unless not
     ``create``: then a missing study is an error naming the storage)."""
     storage = _storage(settings)
-    pruner = PRUNERS[settings.pruner.get("name", "median")](settings.pruner)
+    pruner = settings.make_pruner()
     if not create:
         try:
             return optuna.load_study(study_name=settings.study_name, storage=storage,
@@ -145,11 +205,17 @@ def open_study(settings: TuneSettings, create: bool = True) -> optuna.Study:
                               f"with the same tune.variant and tune.budget first") from None
     try:
         # The creating process draws from tune.seed: a one-process search is reproducible.
-        return create_study(storage, settings.study_name,
-                            f"FID on {settings.score_samples} samples", pruner=pruner,
-                            sampler=optuna.samplers.TPESampler(seed=settings.seed))
+        study = create_study(storage, settings.study_name,
+                             f"FID on {settings.score_samples} samples", pruner=pruner,
+                             sampler=optuna.samplers.TPESampler(seed=settings.seed))
     except optuna.exceptions.DuplicatedStudyError:
         pass
+    else:
+        known = {d.path: d for d in settings.dimensions}
+        for start in settings.warm_starts:
+            study.enqueue_trial({path: known[path].encode(value) for path, value in start.items()},
+                                skip_if_exists=True)
+        return study
     study = optuna.load_study(study_name=settings.study_name, storage=storage, pruner=pruner)
     # Joining or resuming processes must not replay the creator's draws.
     seed = settings.seed + 1000 * len(study.trials) + os.getpid() % 1000
@@ -157,13 +223,26 @@ def open_study(settings: TuneSettings, create: bool = True) -> optuna.Study:
     return study
 
 
+def cpu_seconds_trained(trials: list[optuna.trial.FrozenTrial]) -> float:
+    """The CPU seconds of training of ``trials``, as of each one's last check."""
+    return float(sum(t.user_attrs.get("train_cpu_seconds", 0.0) for t in trials))
+
+
 def run_worker(study: optuna.Study, objective: Callable[[optuna.Trial], float],
-               trials: int, poll_seconds: float = 5.0) -> int:
-    """Run trials of ``study`` until ``trials`` are done; returns how many this process ran."""
+               trials: int, poll_seconds: float = 5.0,
+               max_cpu_hours: float | None = None) -> int:
+    """Run trials of ``study`` until ``trials`` are done, or (with ``max_cpu_hours``) until
+    its trials have trained that long in all; returns how many this process ran."""
     def status() -> tuple[str, str]:
         all_trials = study.get_trials(deepcopy=False)
         done = sum(is_finished(t) for t in all_trials)
         running = sum(t.state == TrialState.RUNNING for t in all_trials)
+        if max_cpu_hours is not None:
+            hours = cpu_seconds_trained(all_trials) / 3600
+            if hours >= max_cpu_hours:
+                spent = f"{hours:.2f} of {max_cpu_hours:g} CPU hours of training spent"
+                return (WAIT, f"{spent}, waiting for {running} running trial(s)") if running \
+                    else (DONE, f"{done} trials done, {spent}")
         if done >= trials:
             return DONE, f"{done} of {trials} trials done"
         if done + running >= trials:
@@ -236,11 +315,13 @@ class TrialObjective:
         trainer = GANTrainer(config, self.train_images.shape[1:])
         fid_of = in_training_fid(self.space, self.test_images, settings.eval_samples, config.seed)
 
+        points = settings.trial_budget.check_points()
+
         def report(step: int, spent: dict[str, float], scores: dict[str, float]) -> bool:
-            """Each check's FID to the pruner; True stops a trial it prunes."""
-            # The check's number: how many of the evenly spaced points are passed.
-            passed = spent[settings.budget.unit] * settings.checks / settings.budget.amount
-            trial.report(scores["fid"], min(settings.checks, int(passed + 1e-9)))
+            """Each check's FID to the pruner, at the budget amount of the check (the
+            last point passed: 60 CPU s, not the 60.4 spent); True stops a pruned trial."""
+            passed = [p for p in points if p <= spent[settings.budget.unit] + 1e-9]
+            trial.report(scores["fid"], round(passed[-1]) if passed else 0)
             used = training_used(spent)
             for key, value in used.items():
                 trial.set_user_attr(key, value)

@@ -51,6 +51,27 @@ class Dimension:
         # Optuna stores categorical choices as scalars: lists travel as JSON text.
         return [json.dumps(list(c)) if isinstance(c, (list, tuple)) else c for c in self.choices]
 
+    def encode(self, value: Any) -> Any:
+        """What Optuna stores for the parameter ``value`` (an enqueued trial's)."""
+        if self.kind == "categorical" and isinstance(value, (list, tuple)):
+            return json.dumps(list(value))
+        return value
+
+    def admits(self, value: Any) -> bool:
+        """Whether ``value`` lies in this dimension's space."""
+        if self.kind == "categorical":
+            return self.encode(value) in self._encoded()
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.kind == "int" and value != int(value):
+            return False
+        return self.low <= value <= self.high
+
+    def describe(self) -> str:
+        if self.kind == "categorical":
+            return f"(choices {list(self.choices)})"
+        return f"([{self.low:g}, {self.high:g}])"
+
     def decode(self, stored: Any) -> Any:
         """The parameter value of what Optuna stored for this dimension."""
         if self.kind != "categorical":

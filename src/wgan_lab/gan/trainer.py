@@ -58,14 +58,17 @@ class Budget:
     """How long ``fit`` trains: ``amount`` of ``unit``, summed over resumes.
 
     ``max_steps`` caps a time budget in steps too. ``checks`` asks for that many
-    evaluations at evenly spaced points of the budget (in its unit), beside
-    ``schedule.eval_every``: what a search reports to its pruner.
+    evaluations at evenly spaced points of the budget (in its unit), and ``at``
+    for evaluations at those amounts (a multi-fidelity search's rungs: 60, 180,
+    540 CPU seconds), beside ``schedule.eval_every``: what a search reports to
+    its pruner.
     """
 
     unit: Literal["steps", "seconds", "cpu_seconds"]
     amount: Annotated[float, Field(gt=0)]
     max_steps: Count | None = None
     checks: Annotated[int, Field(ge=0)] = 0
+    at: tuple[Annotated[float, Field(gt=0)], ...] = ()
 
     @classmethod
     def of_schedule(cls, schedule) -> Budget:
@@ -82,9 +85,13 @@ class Budget:
         return self.max_steps
 
     def check_points(self) -> list[float]:
-        """Where the ``checks`` fall, in the budget's unit (steps rounded up)."""
+        """Where the ``checks`` and the points ``at`` fall, in order, in the budget's
+        unit (steps rounded up); a point past the budget is never reached."""
         points = [self.amount * i / self.checks for i in range(1, self.checks + 1)]
-        return [math.ceil(p) for p in points] if self.unit == "steps" else points
+        points += [p for p in self.at if p <= self.amount]
+        if self.unit == "steps":
+            points = [math.ceil(p) for p in points]
+        return sorted(set(points))
 
     def reached(self, spent: dict[str, float]) -> bool:
         limit = self.step_limit

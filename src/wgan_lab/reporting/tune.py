@@ -151,10 +151,13 @@ def build_tuning_report(study: optuna.Study, settings: TuneSettings
     budget = settings.budget.describe()
     protocol = (f"score: FID of {settings.score_samples} generated vs {settings.score_samples} "
                 f"test images in the domain classifier's features (a proxy of the 10k protocol); "
-                f"pruning on FID of {settings.eval_samples} samples at {settings.checks} "
-                f"evenly spaced points of the budget")
+                f"pruning on FID of {settings.eval_samples} samples at "
+                f"{', '.join(f'{p:g}' for p in settings.trial_budget.check_points())} "
+                f"({settings.budget.unit.replace('_', ' ')})")
     states = table["state"].value_counts().to_dict() if len(table) else {}
-    head = (f"Study `{settings.study_name}`: {len(table)} of {settings.trials} trials "
+    spent = (f", {table['train_cpu_seconds'].sum() / 3600:.2f} of {settings.max_cpu_hours:g} "
+             f"CPU hours of training" if settings.max_cpu_hours and len(table) else "")
+    head = (f"Study `{settings.study_name}`: {len(table)} of {settings.trials} trials{spent} "
             f"({', '.join(f'{n} {s.lower()}' for s, n in sorted(states.items())) or 'none yet'}); "
             f"budget per trial {budget}; TPE sampler (seed {settings.seed}), "
             f"{settings.pruner.get('name', 'median')} pruner.")

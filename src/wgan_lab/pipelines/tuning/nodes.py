@@ -27,7 +27,7 @@ def tune_variant(train_images: np.ndarray, test_images: np.ndarray, feature_spac
     objective = TrialObjective(settings, family(parameters)[settings.variant], train_images,
                                test_images, feature_space,
                                tracker.callbacks())
-    run_worker(study, objective, settings.trials)
+    run_worker(study, objective, settings.trials, max_cpu_hours=settings.max_cpu_hours)
     return settings.study_name
 
 
