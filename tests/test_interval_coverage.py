@@ -72,7 +72,30 @@ def test_pairwise_interval_covers_the_true_median_difference():
         row = pairwise(table, settings()).iloc[0]
         hits += row["ci_low"] <= 3.0 * np.log(2) <= row["ci_high"]
     se = np.sqrt(0.95 * 0.05 / (REPETITIONS // 2))
-    assert 0.95 - 0.03 - 4 * se <= hits / (REPETITIONS // 2) <= 1.0
+    assert 0.95 - 0.03 - 4 * se <= hits / (REPETITIONS // 2) <= 0.95 + 4 * se
+
+
+def test_pairwise_interval_is_scipys_percentile_bootstrap_at_95_percent():
+    """The level itself, pinned: coverage from a few hundred repetitions cannot tell
+    a 90% interval from a 95% one, this can. The same resamples (seed, count) through
+    scipy at 0.95 give the same bounds; at 0.90 they differ."""
+    from scipy import stats
+
+    rng = np.random.default_rng(8)
+    a, b = rng.exponential(4.0, 9), rng.exponential(1.0, 7)
+    table = pd.DataFrame({"variant": ["a"] * 9 + ["b"] * 7, "seed": [*range(9), *range(7)],
+                          "status": "complete", "fid": np.concatenate([a, b])})
+    study = settings(seeds=tuple(range(9)))
+    row = pairwise(table, study).iloc[0]
+
+    def bounds(level):
+        result = stats.bootstrap(
+            (a, b), lambda x, y, axis=-1: np.median(x, axis=axis) - np.median(y, axis=axis),
+            n_resamples=study.resamples, confidence_level=level, method="percentile",
+            rng=np.random.default_rng(study.bootstrap_seed), vectorized=True)
+        return tuple(result.confidence_interval)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(bounds(0.95), rel=1e-12)
+    assert (row["ci_low"], row["ci_high"]) != pytest.approx(bounds(0.90), rel=1e-3)
 
 
 def test_permutation_p_value_is_uniform_under_the_null():

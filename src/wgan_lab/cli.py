@@ -5,6 +5,11 @@ An error about the project's inputs (a parameter, a data file, a diverged loss:
 traceback around it only hides it. Such an error ends the run with its message
 whole on one line of stderr and exit code 1. ``WGAN_LAB_TRACEBACK=1`` shows the
 traceback as well. Every other error is Kedro's as usual.
+
+SIGINT (Ctrl-C) and SIGTERM stop a run truthfully (``wgan_lab.stopping``):
+training saves a checkpoint at the step reached, the MLflow runs still open
+end as KILLED with the signal and the step as tags, one line says what was
+kept, and the exit code is the signal's (130, 143).
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import click
 from kedro.framework.cli.project import run as kedro_run
 
 from wgan_lab.core import ProjectError, masked_url
+from wgan_lab.stopping import Interrupted, signals_raise
 
 TRACEBACK_ENV = "WGAN_LAB_TRACEBACK"
 
@@ -30,13 +36,20 @@ def project_error(error: BaseException) -> ProjectError | None:
     return None
 
 
-def one_line(error: ProjectError) -> str:
+def one_line(error: BaseException) -> str:
     return " ".join(masked_url(str(error)).split())
 
 
 def _run(**kwargs):
     try:
-        return kedro_run.callback(**kwargs)
+        with signals_raise():
+            return kedro_run.callback(**kwargs)
+    except Interrupted as stop:
+        from wgan_lab.tracking import end_runs_as_killed
+
+        end_runs_as_killed(stop)
+        print(f"Stopped: {one_line(stop)}", file=sys.stderr, flush=True)
+        sys.exit(stop.exit_code)
     except Exception as error:
         found = project_error(error)
         if found is None or os.environ.get(TRACEBACK_ENV):

@@ -401,7 +401,8 @@ class RunTracker:
                 mlflow.entities.Metric(f"{self.final_prefix}{k}", float(v), now, 0)
                 for k, v in final.items()],
                 tags=[mlflow.entities.RunTag("state", state)])
-            self.client.set_terminated(child, "FAILED" if state == "FAIL" else "FINISHED")
+            self.client.set_terminated(child, {"FAIL": "FAILED", "KILLED": "KILLED"}.get(
+                state, "FINISHED"))
         self._safe("end of run", end)
 
     def log_summary(self, metrics: dict[str, float], tags: dict[str, str],
@@ -456,3 +457,25 @@ def training_tracker(variant: str, params: dict[str, Any], enabled: bool = True)
     if run_id:
         tracker._safe("start", describe)
     return tracker
+
+
+def stop_tags(stop) -> dict[str, str]:
+    """What the MLflow UI shows of a run stopped by a signal (``stopping.Interrupted``)."""
+    tags = {"stopped_by": stop.signal_name}
+    if stop.step is not None:
+        tags["stopped_at_step"] = str(stop.step)
+    if stop.checkpoint:
+        tags["stopped_checkpoint"] = str(stop.checkpoint)
+    return tags
+
+
+def end_runs_as_killed(stop) -> None:
+    """End the process's open MLflow runs (the kedro run, a training child) as KILLED,
+    tagged with the signal and the step reached: not FINISHED by MLflow's exit
+    handler, not RUNNING for ever."""
+    try:
+        while (active := mlflow.active_run()) is not None:
+            mlflow.set_tags(stop_tags(stop))
+            mlflow.end_run("KILLED")
+    except Exception as exc:  # noqa: BLE001 - the stop is said and the exit code set anyway
+        logger.warning("MLflow: could not end the stopped run (%s)", exc)

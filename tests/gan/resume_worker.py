@@ -4,7 +4,10 @@
 
 kill: ``none``; ``eval:<step>`` (inside the in-training evaluation of that step);
 ``checkpoint:<step>`` (the checkpoint's data written, its state file not yet);
-``step:<step>`` (a moment after that step's log line: during the next compiled call).
+``step:<step>`` (a moment after that step's log line: during the next compiled call);
+``sigint:<step>`` / ``sigterm:<step>`` (that signal sent to itself at that step's log
+line: a graceful stop, exit 130 / 143); ``twice:<step>`` (SIGINT twice at once: the
+second exits without saving).
 Without a kill it saves the whole final state: every checkpointed variable, the
 history and the evaluations (timing columns dropped: wall clock differs).
 """
@@ -21,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.configs import tiny  # noqa: E402
 from wgan_lab.gan import checkpoints  # noqa: E402
 from wgan_lab.gan.trainer import Callbacks, GANTrainer  # noqa: E402
+from wgan_lab.stopping import Interrupted  # noqa: E402
 
 CONFIG = tiny("wgan_gp", objective={"n_critic": 2}, optimizer={"ema_decay": 0.9},
               schedule={"steps": 60, "log_every": 5, "sample_every": 30, "checkpoint_every": 10,
@@ -48,6 +52,10 @@ def main():
     def on_step(step, row):
         if how == "step" and step == at:
             threading.Thread(target=lambda: (time.sleep(0.01), die()), daemon=True).start()
+        if how in ("sigint", "sigterm", "twice") and step == at:
+            number = signal.SIGTERM if how == "sigterm" else signal.SIGINT
+            for _ in range(2 if how == "twice" else 1):
+                os.kill(os.getpid(), number)
 
     if how == "checkpoint":
         manager = checkpoints.CheckpointStore._get_manager
@@ -65,7 +73,12 @@ def main():
         checkpoints.CheckpointStore._get_manager = lambda store: DiesMidWrite(store)
 
     trainer = GANTrainer(CONFIG, IMAGES.shape[1:])
-    result = trainer.fit(IMAGES, checkpoint_dir, Callbacks(on_step=on_step, evaluate=evaluate))
+    try:
+        result = trainer.fit(IMAGES, checkpoint_dir, Callbacks(on_step=on_step,
+                                                               evaluate=evaluate))
+    except Interrupted as stop:
+        print(stop, flush=True)
+        sys.exit(stop.exit_code)
     state = {f"state_{i}": np.asarray(v) for i, v in enumerate(trainer.compiled.state_variables())
              if v is not trainer.compiled.elapsed}
     np.savez(out, **state, resumed_from=result.resumed_from,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 WORKER = Path(__file__).with_name("resume_worker.py")
 
@@ -50,3 +51,33 @@ def test_killed_and_rerun_equals_uninterrupted(kill, uninterrupted, tmp_path, sp
     np.testing.assert_array_equal(resumed["history"], uninterrupted["history"])
     np.testing.assert_array_equal(resumed["evaluations"], uninterrupted["evaluations"])
     assert len(uninterrupted["history"]) == 12 and len(uninterrupted["evaluations"]) == 6
+
+
+@pytest.mark.parametrize("how", ["sigint", "sigterm"])
+def test_a_signal_saves_the_step_reached_and_the_rerun_equals_uninterrupted(
+        how, uninterrupted, tmp_path, spawn):
+    # The signal lands at step 25's log line: between the checkpoints of 20 and 30.
+    code, output = run(spawn, tmp_path / "ckpt", tmp_path / "state.npz", f"{how}:25")
+    assert code == {"sigint": 130, "sigterm": 143}[how], output[-3000:]
+    line = f"wgan_gp: stopped by {how.upper()} at step 25; checkpoint of step 25 saved in"
+    assert line in output and "run the same command again to resume from step 25" in output
+    assert tf.train.latest_checkpoint(str(tmp_path / "ckpt")).endswith("ckpt-25")
+    code, output = run(spawn, tmp_path / "ckpt", tmp_path / "state.npz")
+    assert code == 0, output[-3000:]
+    resumed = np.load(tmp_path / "state.npz")
+    assert int(resumed["resumed_from"]) == 25
+    for key in (k for k in uninterrupted.files if k.startswith("state_")):
+        np.testing.assert_array_equal(resumed[key], uninterrupted[key], err_msg=key)
+    np.testing.assert_array_equal(resumed["history"], uninterrupted["history"])
+    np.testing.assert_array_equal(resumed["evaluations"], uninterrupted["evaluations"])
+
+
+def test_a_second_ctrl_c_exits_at_once_and_keeps_the_last_checkpoint(tmp_path, spawn):
+    code, output = run(spawn, tmp_path / "ckpt", tmp_path / "state.npz", "twice:25")
+    assert code == 130, output[-3000:]
+    assert "SIGINT again: exiting now, without saving" in output
+    assert "checkpoint of step 25" not in output
+    # The last complete checkpoint, step 20's, is intact and restores.
+    latest = tf.train.latest_checkpoint(str(tmp_path / "ckpt"))
+    assert latest.endswith("ckpt-20")
+    tf.train.load_checkpoint(latest).get_variable_to_shape_map()

@@ -77,3 +77,46 @@ def test_sigkill_mid_run_then_rerun_finishes_at_configured_steps(kedro_project, 
     steps = pd.read_csv(history)["step"].tolist()
     assert steps[-1] == 2000
     assert steps == sorted(set(steps))
+
+
+def test_sigterm_saves_the_step_reached_ends_mlflow_as_killed_and_the_rerun_resumes(
+        kedro_project, spawn):
+    from mlflow import MlflowClient
+
+    write_idx_source(kedro_project / "data/01_raw/mnist", n_train=64, n_test=10)
+    params = ("wgan_gp.training.schedule.checkpoint_every=100,"
+              "wgan_gp.training.schedule.log_every=10,wgan_gp.training.optimizer.batch_size=8,"
+              "wgan_gp.training.objective.n_critic=1,wgan_gp.training.model.latent_dim=8,"
+              "wgan_gp.training.runtime.steps_per_call=5")
+    checkpoints = kedro_project / "data/06_models/mnist/wgan_gp/checkpoints"
+    proc = kedro_run(spawn, kedro_project, params + ",wgan_gp.training.schedule.steps=20000")
+    deadline = time.time() + 240
+    while tf.train.latest_checkpoint(str(checkpoints)) is None and time.time() < deadline:
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        time.sleep(0.05)
+    time.sleep(0.3)  # past the checkpoint of step 100, between two checkpoints
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    seconds = time.monotonic() - sent
+    assert proc.returncode == 143, out[-3000:]
+    stopped = [line for line in out.splitlines() if line.startswith("Stopped: ")]
+    assert len(stopped) == 1, out[-3000:]
+    step = int(stopped[0].split(" at step ")[1].split(";")[0])
+    assert f"checkpoint of step {step} saved in" in stopped[0]
+    assert "run the same command again to resume from step " in stopped[0]
+    latest = tf.train.latest_checkpoint(str(checkpoints))
+    assert latest.endswith(f"ckpt-{step}") and step % 5 == 0 and step > 100
+    assert seconds < 60, seconds
+    client = MlflowClient(f"sqlite:///{kedro_project / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert [r.info.status for r in runs] == ["KILLED"]
+    assert runs[0].data.tags["stopped_by"] == "SIGTERM"
+    assert runs[0].data.tags["stopped_at_step"] == str(step)
+
+    proc = kedro_run(spawn, kedro_project, params + f",wgan_gp.training.schedule.steps={step + 10}")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    assert f"at step {step}" in out and "Resumed from" in out
+    history = pd.read_csv(kedro_project / "data/08_reporting/mnist/wgan_gp/training_history.csv")
+    assert history["step"].iloc[-1] == step + 10

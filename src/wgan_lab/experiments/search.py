@@ -110,10 +110,11 @@ class TuneSettings:
     # The search stops once its trials have trained this many CPU hours in all
     # (null: ``trials`` alone decides): an equal compute for every loss searched.
     max_cpu_hours: Annotated[float, Field(gt=0)] | None = None
-    # The dataset searched on, and per dataset and variant the settings tried first,
-    # before the sampler draws: {dataset: {variant: [{"<section>.<parameter>": value}]}}
-    # (a warm start: the current default, another dataset's winner).
+    # The dataset searched on: which entry of ``enqueue`` applies.
     dataset: str = ""
+    # Per dataset and variant, settings tried first, before the sampler draws:
+    # {dataset: {variant: [{"<section>.<parameter>": value}]}} (a warm start: the
+    # current default, another dataset's winner).
     enqueue: dict[str, dict[str, tuple[dict[str, Any], ...]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -223,6 +224,13 @@ def open_study(settings: TuneSettings, create: bool = True) -> optuna.Study:
     return study
 
 
+def check_reached(points: list[float], spent: float) -> int:
+    """The budget amount a check reports at: the last of ``points`` that ``spent`` has
+    passed (a check at 60 CPU seconds that runs after 60.4 reports at 60)."""
+    passed = [p for p in points if p <= spent + 1e-9]
+    return round(passed[-1]) if passed else 0
+
+
 def cpu_seconds_trained(trials: list[optuna.trial.FrozenTrial]) -> float:
     """The CPU seconds of training of ``trials``, as of each one's last check."""
     return float(sum(t.user_attrs.get("train_cpu_seconds", 0.0) for t in trials))
@@ -320,8 +328,7 @@ class TrialObjective:
         def report(step: int, spent: dict[str, float], scores: dict[str, float]) -> bool:
             """Each check's FID to the pruner, at the budget amount of the check (the
             last point passed: 60 CPU s, not the 60.4 spent); True stops a pruned trial."""
-            passed = [p for p in points if p <= spent[settings.budget.unit] + 1e-9]
-            trial.report(scores["fid"], round(passed[-1]) if passed else 0)
+            trial.report(scores["fid"], check_reached(points, spent[settings.budget.unit]))
             used = training_used(spent)
             for key, value in used.items():
                 trial.set_user_attr(key, value)

@@ -28,6 +28,7 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from wgan_lab.core import ConfigError, masked_url, section
+from wgan_lab.stopping import Interrupted
 from wgan_lab.wiring import run_context
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,10 @@ def guarded_run(trial: optuna.Trial, callbacks: RunCallbacks, name: str, tags: d
         return final
     except optuna.TrialPruned:
         state = "PRUNED"
+        raise
+    except Interrupted:
+        # Not an error of its own: the trial is queued again (``work_until_done``).
+        state = "KILLED"
         raise
     except Exception as exc:
         trial.set_user_attr(ERROR_ATTR, f"{type(exc).__name__}: {exc}")
@@ -260,5 +265,23 @@ def work_until_done(study: optuna.Study, objective: Callable[[optuna.Trial], flo
         if state == WAIT:
             time.sleep(poll_seconds)
             continue
-        stable(study.optimize, objective, n_trials=1, catch=(Exception,))
+        try:
+            stable(study.optimize, objective, n_trials=1, catch=(Exception,))
+        except Interrupted:
+            requeue_own_stopped_trial(study)
+            raise
         ran += 1
+
+
+def requeue_own_stopped_trial(study: optuna.Study) -> None:
+    """This process was stopped by a signal in a trial (Optuna marked it failed): queue
+    its settings again now, as the heartbeat would after its grace, so that another
+    process (or the rerun) takes it at once; a study job resumes from its checkpoint."""
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    own = [t for t in study.get_trials(deepcopy=False)
+           if t.user_attrs.get(WORKER_ATTR) == worker and t.state == TrialState.FAIL
+           and ERROR_ATTR not in t.user_attrs]
+    if own:
+        stable(optuna.storages.RetryHeartbeatStaleTrialCallback, max_retry=None)(study, own[-1])
+        logger.info("%s: trial %d was stopped by a signal and is queued again",
+                    study.study_name, own[-1].number)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from pydantic import Field
 
 from wgan_lab.core import Count, ProjectError, section
 from wgan_lab.progress import Progress
+from wgan_lab.stopping import Interrupted, deferred_stop
 
 from .checkpoints import CheckpointStore
 from .config import TrainingConfig
@@ -68,6 +70,7 @@ class Budget:
     amount: Annotated[float, Field(gt=0)]
     max_steps: Count | None = None
     checks: Annotated[int, Field(ge=0)] = 0
+    # Evaluations at these amounts too (in the budget's unit): a search's rungs.
     at: tuple[Annotated[float, Field(gt=0)], ...] = ()
 
     @classmethod
@@ -273,7 +276,31 @@ class GANTrainer:
             progress = stack.enter_context(Progress(
                 label, total, "steps" if budget.unit == "steps" else
                 f"training {budget.unit.replace('_', ' ')}", start=int(spent[budget.unit])))
+            stop = stack.enter_context(deferred_stop())
+
+            def stop_here() -> Interrupted:
+                """SIGINT or SIGTERM came: the state at this step boundary saved, if there
+                is a store, and the stop said in one line. Checked at the top of the loop,
+                after the events due at the step (a row, samples, an evaluation), so a
+                resumed run goes on exactly as if it had never stopped."""
+                if store is None:
+                    kept = "nothing was saved (no checkpoint directory)"
+                    path = None
+                else:
+                    started = time.perf_counter()
+                    self.compiled.elapsed.assign(clock.spent(step)["seconds"])
+                    store.save_evaluations(pd.DataFrame(evaluations))
+                    path = store.save(step, pd.DataFrame(rows), clock.spent(step)["cpu_seconds"])
+                    kept = (f"checkpoint of step {step} saved in {store.directory} in "
+                            f"{time.perf_counter() - started:.1f} s; run the same command "
+                            f"again to resume from step {step}")
+                name = signal.Signals(stop.signum).name
+                return Interrupted(stop.signum, f"{config.variant}: stopped by {name} at step "
+                                   f"{step}; {kept}", step=step, checkpoint=path)
+
             while True:
+                if stop:
+                    raise stop_here()
                 step_check = checks[0] if checks and budget.unit == "steps" else None
                 count = self._steps_until_event(step, budget.step_limit, step_check)
                 metrics = self.compiled.run(iterator, tf.constant(count, tf.int64))

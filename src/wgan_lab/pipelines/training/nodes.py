@@ -15,6 +15,7 @@ from wgan_lab.reporting.compare import training_curves
 from wgan_lab.core import settings_from
 from wgan_lab.tracking import (ModelRegistrySettings, log_trained_generator,
                                registered_model_name, training_tracker)
+from wgan_lab.stopping import Interrupted
 from wgan_lab.visualize import image_grid
 
 
@@ -55,6 +56,9 @@ def train_variant(
                           evaluate=evaluate if fid_of else None)
     try:
         result = trainer.fit(train_images, checkpoint_dir, callbacks)
+    except Interrupted:
+        tracker.end("KILLED", {})
+        raise
     except BaseException:
         tracker.end("FAIL", {})
         raise
