@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def signal_name(signum: int) -> str:
+    return signal.Signals(signum).name
+
+
 class Interrupted(KeyboardInterrupt):
     """The run was stopped by a signal; the message says what was kept and how to go on."""
 
@@ -37,7 +41,7 @@ class Interrupted(KeyboardInterrupt):
 
     @property
     def signal_name(self) -> str:
-        return signal.Signals(self.signum).name
+        return signal_name(self.signum)
 
     @property
     def exit_code(self) -> int:
@@ -95,13 +99,12 @@ def deferred_stop() -> Iterator[StopRequest]:
 
     def handler(signum, frame) -> None:
         if request:
-            os.write(2, f"\n{signal.Signals(signum).name} again: exiting now, without "
+            os.write(2, f"\n{signal_name(signum)} again: exiting now, without "
                         f"saving (the last complete checkpoint is kept)\n".encode())
             os._exit(128 + signum)
         request.signum = signum
         logger.warning("%s received: stopping at the next step boundary and saving a "
-                       "checkpoint there (send it again to exit at once)",
-                       signal.Signals(signum).name)
+                       "checkpoint there (send it again to exit at once)", signal_name(signum))
 
     with _handlers(handler):
         yield request

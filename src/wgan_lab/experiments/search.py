@@ -135,7 +135,7 @@ class TuneSettings:
         except UnknownNameError as exc:
             raise ConfigError(f"tune.pruner.name: {exc}") from None
         settings.dimensions  # the search space, parsed and checked now
-        known = {d.path: d for d in settings.dimensions}
+        known = settings.dimension_of
         for index, start in enumerate(settings.warm_starts):
             where = f"tune.enqueue.{settings.dataset}.{settings.variant}[{index}]"
             for path, value in start.items():
@@ -164,13 +164,18 @@ class TuneSettings:
                               f"{', '.join(k for k in spaces if not k.startswith('_')) or 'none'})")
         return tuple(parse_space(spaces[self.variant], f"tune.search_space.{self.variant}"))
 
+    @functools.cached_property
+    def dimension_of(self) -> dict[str, Dimension]:
+        """The search space's dimensions by parameter path."""
+        return {d.path: d for d in self.dimensions}
+
     @property
     def trial_budget(self) -> Budget:
         """The budget of one trial, with its pruning checks: evenly spaced, and at the
         pruner's rungs."""
         rungs = self.pruner_kind.rungs(self.pruner, self.budget)
         return dataclasses.replace(self.budget, checks=self.checks,
-                                   at=tuple(sorted({*self.budget.at, *rungs})))
+                                   at=(*self.budget.at, *rungs))
 
     def make_pruner(self) -> optuna.pruners.BasePruner:
         return self.pruner_kind.make(self.pruner, self.budget)
@@ -212,7 +217,7 @@ def open_study(settings: TuneSettings, create: bool = True) -> optuna.Study:
     except optuna.exceptions.DuplicatedStudyError:
         pass
     else:
-        known = {d.path: d for d in settings.dimensions}
+        known = settings.dimension_of
         for start in settings.warm_starts:
             study.enqueue_trial({path: known[path].encode(value) for path, value in start.items()},
                                 skip_if_exists=True)

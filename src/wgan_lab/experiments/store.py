@@ -61,6 +61,11 @@ class Heartbeat:
             raise ValueError("needs 0 < interval < grace (seconds)")
 
 
+def this_worker() -> str:
+    """This process, as a trial's ``WORKER_ATTR`` names it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def is_finished(trial: optuna.trial.FrozenTrial) -> bool:
     """Complete, pruned, or failed with an error of its own (not killed, not surplus)."""
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
@@ -100,7 +105,7 @@ def guarded_run(trial: optuna.Trial, callbacks: RunCallbacks, name: str, tags: d
     A retry ends what the killed attempt left open (``callbacks.abandon``)."""
     # A retry inherits the killed trial's attributes: read them before noting ours.
     dead_attempt = {k: trial.user_attrs[k] for k in TRACKING_ATTRS if k in trial.user_attrs}
-    trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+    trial.set_user_attr(WORKER_ATTR, this_worker())
     for key, value in callbacks.process_attrs.items():
         trial.set_user_attr(key, value)
     params = params() if callable(params) else params
@@ -277,9 +282,8 @@ def requeue_own_stopped_trial(study: optuna.Study) -> None:
     """This process was stopped by a signal in a trial (Optuna marked it failed): queue
     its settings again now, as the heartbeat would after its grace, so that another
     process (or the rerun) takes it at once; a study job resumes from its checkpoint."""
-    worker = f"{socket.gethostname()}:{os.getpid()}"
     own = [t for t in study.get_trials(deepcopy=False)
-           if t.user_attrs.get(WORKER_ATTR) == worker and t.state == TrialState.FAIL
+           if t.user_attrs.get(WORKER_ATTR) == this_worker() and t.state == TrialState.FAIL
            and ERROR_ATTR not in t.user_attrs]
     if own:
         stable(optuna.storages.RetryHeartbeatStaleTrialCallback, max_retry=None)(study, own[-1])

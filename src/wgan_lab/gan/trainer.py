@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from pydantic import Field
 
 from wgan_lab.core import Count, ProjectError, section
 from wgan_lab.progress import Progress
-from wgan_lab.stopping import Interrupted, deferred_stop
+from wgan_lab.stopping import Interrupted, deferred_stop, signal_name
 
 from .checkpoints import CheckpointStore
 from .config import TrainingConfig
@@ -287,15 +286,15 @@ class GANTrainer:
                     kept = "nothing was saved (no checkpoint directory)"
                     path = None
                 else:
-                    started = time.perf_counter()
-                    self.compiled.elapsed.assign(clock.spent(step)["seconds"])
+                    started, reached = time.perf_counter(), clock.spent(step)
+                    self.compiled.elapsed.assign(reached["seconds"])
                     store.save_evaluations(pd.DataFrame(evaluations))
-                    path = store.save(step, pd.DataFrame(rows), clock.spent(step)["cpu_seconds"])
+                    path = store.save(step, pd.DataFrame(rows), reached["cpu_seconds"])
                     kept = (f"checkpoint of step {step} saved in {store.directory} in "
                             f"{time.perf_counter() - started:.1f} s; run the same command "
                             f"again to resume from step {step}")
-                name = signal.Signals(stop.signum).name
-                return Interrupted(stop.signum, f"{config.variant}: stopped by {name} at step "
+                return Interrupted(stop.signum, f"{config.variant}: stopped by "
+                                   f"{signal_name(stop.signum)} at step "
                                    f"{step}; {kept}", step=step, checkpoint=path)
 
             while True:
