@@ -25,7 +25,7 @@ def test_the_configured_parameters_pass(env):
     ("evaluation.classifer", {}, "evaluation.classifer: unknown parameter (known: classifier_dir,"),
     ("data_processing.test_fraction", 1.5,
      "data_processing.test_fraction: must be less than 1.0 (got 1.5)"),
-    ("tune.checks", 0, "tune.checks: must be at least 1 (got 0)"),
+    ("tune.checks", -1, "tune.checks: must be at least 0 (got -1)"),
     ("gan.training.optimizer.beta_1", 1.0, "gan.training.optimizer.beta_1: must be in [0, 1)"),
     ("wgan.training.objective.n_critic", 2.5,
      "wgan.training.objective.n_critic: must be an integer >= 1 (got 2.5)"),
