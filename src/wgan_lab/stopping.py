@@ -90,6 +90,10 @@ class StopRequest:
     def __bool__(self) -> bool:
         return self.signum is not None
 
+    def after_call(self) -> None:
+        """Called by the loop after each compiled call; in one process there is no one
+        to agree a stop with (several workers: ``gan.distribute.ClusterStop``)."""
+
 
 @contextlib.contextmanager
 def deferred_stop() -> Iterator[StopRequest]:

@@ -3,10 +3,14 @@
     python distributed_worker.py compare <variant> <out.npz>
         two logical CPUs; trains on the default strategy and on a 2-replica
         MirroredStrategy from the same start, saves both sets of weights.
-    python distributed_worker.py worker <variant> <out.npz> <ckpt_dir> [steps]
+    python distributed_worker.py worker <variant> <out.npz> <ckpt_dir> [steps] [sigterm_at]
         trains under TF_CONFIG (MultiWorkerMirroredStrategy) to ``steps`` (3),
-        resuming from <ckpt_dir>, saves its weights.
+        resuming from <ckpt_dir>, saves its weights. With ``sigterm_at``, worker 1
+        sends itself SIGTERM after that step; a stopped worker saves the step it
+        stopped at and exits with the stop's code.
 """
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -76,10 +80,24 @@ def main():
         np.savez(out, **{f"{d}_{i}": w for d, ws in results.items() for i, w in enumerate(ws)},
                  **{f"history_{d}": h for d, h in histories.items()})
     else:
+        from wgan_lab.gan.trainer import Callbacks
+        from wgan_lab.stopping import Interrupted
+
         steps = int(sys.argv[5]) if len(sys.argv) > 5 else 3
+        sigterm_at = int(sys.argv[6]) if len(sys.argv) > 6 else None
         trainer = GANTrainer(config(variant, "auto", steps), (28, 28, 1))
         assert trainer.replicas == 2, trainer.replicas
-        result = trainer.fit(images(), sys.argv[4])
+
+        def on_step(step, row):
+            if step == sigterm_at and not trainer.is_chief:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        try:
+            result = trainer.fit(images(), sys.argv[4], Callbacks(on_step=on_step))
+        except Interrupted as stop:
+            print(stop, flush=True)
+            np.savez(out, chief=np.array(trainer.is_chief), stopped_at=np.array(stop.step))
+            sys.exit(stop.exit_code)
         np.savez(out, chief=np.array(trainer.is_chief), steps=np.array(len(result.history)),
                  resumed_from=np.array(result.resumed_from),
                  **{f"w_{i}": w for i, w in enumerate(weights(trainer))})

@@ -44,23 +44,41 @@ def test_two_replicas_match_one_replica(variant, tmp_path, spawn):
                                    rtol=1e-3, atol=1e-4, err_msg=f"weight {i}")
 
 
-def test_two_workers_on_loopback_end_identical(tmp_path, spawn):
-    procs = [
-        run(spawn, ["worker", "wgan_gp_mlp", tmp_path / f"w{i}.npz", tmp_path / "ckpt"],
-            env={"TF_CONFIG": tf_config})
-        for i, tf_config in enumerate(loopback_tf_configs(2))
-    ]
-    for proc in procs:
-        finish(proc)
-    w0, w1 = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
-    assert bool(w0["chief"]) and not bool(w1["chief"])
-    assert int(w0["steps"]) == 3
-    keys = [k for k in w0 if k.startswith("w_")]
+def test_a_sigterm_to_one_worker_stops_both_at_one_step_and_the_rerun_ends_identical(
+        tmp_path, spawn):
+    # Each worker has its own checkpoint directory, as on separate machines: only
+    # the chief writes, and worker 1 must resume from the chief's state.
+    def run_workers(tag, steps, sigterm_at=None, expected=0):
+        procs = [run(spawn, ["worker", "wgan_gp_mlp", tmp_path / f"{tag}{i}.npz",
+                             tmp_path / f"{tag}_ckpt{i}" if tag == "whole" else
+                             tmp_path / f"ckpt{i}", steps, *([sigterm_at] if sigterm_at else [])],
+                     env={"TF_CONFIG": tf_config})
+                 for i, tf_config in enumerate(loopback_tf_configs(2))]
+        outs = [proc.communicate(timeout=240)[0] for proc in procs]
+        assert [proc.returncode for proc in procs] == [expected] * 2, \
+            "\n".join(out[-3000:] for out in outs)
+        return [np.load(tmp_path / f"{tag}{i}.npz") for i in range(2)], outs
+
+    whole, _ = run_workers("whole", 8)
+    assert bool(whole[0]["chief"]) and not bool(whole[1]["chief"])
+    assert int(whole[0]["steps"]) == 8
+    keys = [k for k in whole[0] if k.startswith("w_")]
     for key in keys:
-        np.testing.assert_array_equal(w0[key], w1[key], err_msg=key)
-    # Only the chief writes checkpoints.
-    assert (tmp_path / "ckpt" / "ckpt-3.index").is_file()
-    assert len(list((tmp_path / "ckpt").glob("ckpt-*.index"))) == 1
+        np.testing.assert_array_equal(whole[0][key], whole[1][key], err_msg=key)
+    assert not (tmp_path / "whole_ckpt1").exists() or not any((tmp_path / "whole_ckpt1").iterdir())
+
+    # SIGTERM to worker 1 (not the chief) after step 3: both stop at one step, 143.
+    stopped, outs = run_workers("stopped", 8, sigterm_at=3, expected=143)
+    steps = [int(s["stopped_at"]) for s in stopped]
+    assert steps[0] == steps[1] and 3 <= steps[0] < 8, steps
+    assert all(f"stopped by SIGTERM at step {steps[0]}" in out for out in outs), outs
+    assert (tmp_path / "ckpt0" / f"ckpt-{steps[0]}.index").is_file()
+
+    resumed, _ = run_workers("resumed", 8)
+    assert [int(r["resumed_from"]) for r in resumed] == steps
+    for key in keys:
+        np.testing.assert_array_equal(resumed[0][key], resumed[1][key], err_msg=key)
+        np.testing.assert_array_equal(resumed[0][key], whole[0][key], err_msg=key)
 
 
 @pytest.mark.parametrize("config, chief", [
@@ -79,29 +97,3 @@ def test_malformed_tf_config_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{cluster: oops")
     with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"):
         cluster.tf_config()
-
-
-def run_workers(spawn, tmp_path, tag, checkpoint_dirs, steps):
-    """Two loopback workers, each with its own checkpoint directory (separate machines)."""
-    procs = [
-        run(spawn, ["worker", "wgan_gp_mlp", tmp_path / f"{tag}{i}.npz", checkpoint_dirs[i],
-                    steps], env={"TF_CONFIG": tf_config})
-        for i, tf_config in enumerate(loopback_tf_configs(2))
-    ]
-    for proc in procs:
-        finish(proc, timeout=180)
-    return [np.load(tmp_path / f"{tag}{i}.npz") for i in range(2)]
-
-
-def test_workers_resume_from_the_chiefs_checkpoint(tmp_path, spawn):
-    # Only the chief keeps checkpoints, so on separate machines worker 1 has
-    # none; it must still resume at the chief's step with the chief's state.
-    dirs = [tmp_path / "chief_ckpt", tmp_path / "worker_ckpt"]
-    run_workers(spawn, tmp_path, "first", dirs, 3)
-    assert not dirs[1].exists() or not any(dirs[1].iterdir())
-    resumed = run_workers(spawn, tmp_path, "resumed", dirs, 6)
-    assert [int(r["resumed_from"]) for r in resumed] == [3, 3]
-    # Fresh weights on worker 1 would make the two end apart.
-    keys = [k for k in resumed[0] if k.startswith("w_")]
-    for key in keys:
-        np.testing.assert_array_equal(resumed[0][key], resumed[1][key], err_msg=key)

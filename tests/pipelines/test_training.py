@@ -69,6 +69,9 @@ def test_sigkill_mid_run_then_rerun_finishes_at_configured_steps(kedro_project, 
     assert proc.returncode == -signal.SIGKILL
     history = kedro_project / "data/08_reporting/mnist/wgan_gp/training_history.csv"
     assert not history.exists(), "the killed run must not have finished"
+    # The killed run's lock file stays, naming it; it must not block the rerun.
+    lock = kedro_project / "data/06_models/mnist/wgan_gp/run.lock"
+    assert lock.read_text().strip() == str(proc.pid)
 
     proc = kedro_run(spawn, kedro_project, params)
     out, _ = proc.communicate(timeout=300)
@@ -94,6 +97,15 @@ def test_sigterm_saves_the_step_reached_ends_mlflow_as_killed_and_the_rerun_resu
     while tf.train.latest_checkpoint(str(checkpoints)) is None and time.time() < deadline:
         assert proc.poll() is None, proc.stdout.read()[-3000:]
         time.sleep(0.05)
+    # A second run of the variant in the same folder refuses at once, naming the lock
+    # and its holder, and leaves the first one's files alone.
+    second = kedro_run(spawn, kedro_project, params)
+    out, _ = second.communicate(timeout=120)
+    lock = kedro_project / "data/06_models/mnist/wgan_gp/run.lock"
+    errors = [line for line in out.splitlines() if "run.lock" in line]
+    assert second.returncode == 1 and len(errors) == 1, out[-3000:]
+    assert f"(process {proc.pid})" in errors[0] and str(lock) in errors[0]
+    assert proc.poll() is None
     time.sleep(0.3)  # past the checkpoint of step 100, between two checkpoints
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)

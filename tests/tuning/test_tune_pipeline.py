@@ -2,6 +2,7 @@
 killed processes, and a pruned broken setting."""
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -87,7 +88,8 @@ def test_quick_tune_on_real_mnist_tracks_every_trial_and_writes_usable_best_para
     assert (compared / "budget_curves.png").read_bytes().startswith(b"\x89PNG")
 
 
-def test_two_processes_share_one_study_without_duplicates(kedro_project, spawn):
+def test_two_processes_share_one_study_and_a_sigterm_requeues_the_stopped_trial_at_once(
+        kedro_project, spawn):
     write_idx_source(kedro_project / "data/01_raw/mnist", n_train=400, n_test=40)
     logs, procs = [], []
     for i in range(2):
@@ -98,16 +100,47 @@ def test_two_processes_share_one_study_without_duplicates(kedro_project, spawn):
         procs.append(spawn(tune_command("tune.variant=gan", "tune.trials=5",
                                         "tune.budget.amount=40"),
                            cwd=kedro_project, env=env, stdout=logs[-1], stderr=subprocess.STDOUT))
-    for proc, log in zip(procs, logs):
-        assert proc.wait(timeout=600) == 0, (kedro_project / log.name).read_text()[-3000:]
+    # SIGTERM to process 0 while it runs a trial that has its settings and its run.
+    first_worker, stopped = f"{socket.gethostname()}:{procs[0].pid}", None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and stopped is None and procs[0].poll() is None:
+        time.sleep(0.2)
+        try:
+            trials = load(kedro_project, "gan-steps-40").get_trials()
+        except (KeyError, optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError):
+            continue  # the study, or the storage's schema, is still being made
+        running = [t for t in trials if t.state == TrialState.RUNNING and t.params
+                   and "mlflow_run_id" in t.user_attrs and t.user_attrs.get("worker") == first_worker]
+        if running:
+            procs[0].send_signal(signal.SIGTERM)
+            stopped = running[0]
+    assert stopped is not None, (kedro_project / logs[0].name).read_text()[-3000:]
+    assert procs[0].wait(timeout=120) == 143, (kedro_project / logs[0].name).read_text()[-3000:]
+    # Failed and queued again by the stopped process itself, not by a heartbeat's grace.
+    study = load(kedro_project, "gan-steps-40")
+    assert study.trials[stopped.number].state == TrialState.FAIL
+    retry = [t for t in study.get_trials() if t.system_attrs.get("failed_trial") == stopped.number]
+    assert len(retry) == 1 and retry[0].params == stopped.params
+    # Its MLflow runs, the trial's and the kedro run's, were ended KILLED by it; none runs.
+    client = MlflowClient(f"sqlite:///{kedro_project / 'mlflow_0.db'}")
+    for key in ("mlflow_run_id", "mlflow_kedro_run_id"):
+        run = client.get_run(stopped.user_attrs[key]).info
+        assert run.status == "KILLED", (key, run.status)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert not client.search_runs(experiments, "attributes.status = 'RUNNING'")
+
+    assert procs[1].wait(timeout=600) == 0, (kedro_project / logs[1].name).read_text()[-3000:]
     study = load(kedro_project, "gan-steps-40")
     trials = counted(study)
     numbers = [t.number for t in trials]
     assert len(trials) == 5 and len(set(numbers)) == 5
-    assert len({t.user_attrs["worker"] for t in trials}) == 2  # both processes ran trials
-    # Every trial of the storage is one of the five, or one that gave way (never run).
+    assert stopped.number not in numbers
+    assert [t.params for t in trials if t.system_attrs.get("failed_trial") == stopped.number] \
+        == [stopped.params]   # the retry ran, once
+    # Every trial of the storage is one of the five, the stopped one, or one that
+    # gave way (never run).
     extra = [t for t in study.get_trials() if t.number not in numbers]
-    assert all(t.user_attrs.get("surplus") for t in extra)
+    assert all(t.user_attrs.get("surplus") or t.number == stopped.number for t in extra)
 
 
 def test_a_killed_process_loses_only_its_running_trial(kedro_project, spawn):

@@ -1,18 +1,26 @@
 """Choosing a ``tf.distribute`` strategy, and who may write files."""
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
+import shutil
+import signal
 import socket
+import tempfile
 
 import tensorflow as tf
+from tensorflow.python.eager import context as eager_context
+
+from wgan_lab.stopping import StopRequest
 
 from .cluster import is_chief_task, tf_config
 
 logger = logging.getLogger(__name__)
 
 _multi_worker: tf.distribute.MultiWorkerMirroredStrategy | None = None
+_cluster_stop: ClusterStop | None = None
 
 
 def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
@@ -114,3 +122,67 @@ def loopback_tf_configs(workers: int) -> list[str]:
             sock.close()
     return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
             for i in range(workers)]
+
+
+class ClusterStop:
+    """A stop that every worker of a MultiWorkerMirroredStrategy cluster takes at the
+    same step: a worker that stopped alone would leave the others waiting in their
+    next all-reduce.
+
+    TensorFlow's PreemptionCheckpointHandler does the agreeing. This process's own
+    signal handler (``deferred_stop``) stays in charge of SIGINT and SIGTERM: the
+    handler polls its flag (``termination_watcher_fn``) instead of taking SIGTERM
+    over, tells the cluster through the coordination service, and at the step all
+    workers agreed on calls ``exit_fn``, which only marks the stop. The trainer then
+    saves through its own checkpoint path at that step boundary, as in one process,
+    so the handler's own checkpoint (``save_fn``) is a no-op on an empty scratch
+    checkpoint that only holds its run counter.
+    """
+
+    _SIGNAL_KEY = "wgan_lab_stop_signal"
+
+    def __init__(self, strategy: tf.distribute.MultiWorkerMirroredStrategy) -> None:
+        self.local = StopRequest()
+        self.signum: int | None = None
+        scratch = tempfile.mkdtemp(prefix="wgan-lab-preemption-")
+        atexit.register(shutil.rmtree, scratch, True)
+        manager = tf.train.CheckpointManager(tf.train.Checkpoint(), scratch, 1)
+        self._handler = tf.distribute.experimental.PreemptionCheckpointHandler(
+            strategy.cluster_resolver, manager,
+            termination_config=tf.distribute.experimental.TerminationConfig(
+                termination_watcher_fn=self._signalled, exit_fn=self._agreed,
+                save_fn=lambda: None))
+
+    def _signalled(self) -> bool:
+        """Polled once a second by the handler's thread; on the worker that got the
+        signal, the signal's number goes to the others first."""
+        if not self.local:
+            return False
+        try:
+            eager_context.context().set_config_key_value(self._SIGNAL_KEY,
+                                                         str(self.local.signum))
+        except tf.errors.AlreadyExistsError:   # two workers signalled: the first counts
+            pass
+        return True
+
+    def _agreed(self) -> None:
+        number = eager_context.context().get_config_key_value(self._SIGNAL_KEY)
+        self.signum = int(number) if number.isdigit() else signal.SIGTERM
+
+    def __bool__(self) -> bool:
+        return self.signum is not None
+
+    def after_call(self) -> None:
+        """At every step boundary, on every worker, after the compiled call."""
+        self._handler.save_checkpoint_if_preempted()
+
+
+def cluster_stop(strategy: tf.distribute.MultiWorkerMirroredStrategy,
+                 local: StopRequest) -> ClusterStop:
+    """This process's ClusterStop, following ``local`` (one per process: the handler's
+    coordination keys are the cluster's, and a second handler would find them used)."""
+    global _cluster_stop
+    if _cluster_stop is None:
+        _cluster_stop = ClusterStop(strategy)
+    _cluster_stop.local = local
+    return _cluster_stop

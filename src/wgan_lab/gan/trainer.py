@@ -30,7 +30,7 @@ from wgan_lab.stopping import Interrupted, deferred_stop, signal_name
 
 from .checkpoints import CheckpointStore
 from .config import TrainingConfig
-from .distribute import is_chief, make_strategy
+from .distribute import cluster_stop, is_chief, make_strategy
 from .inputs import make_distributed_dataset, sample_noise
 from .step import METRICS, TrainingStep
 
@@ -247,7 +247,8 @@ class GANTrainer:
             else:
                 start, history = int(self.step.numpy()), pd.DataFrame()
                 base_cpu = self._cpu_seconds
-            if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            multi_worker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            if multi_worker:
                 self.compiled.adopt_chief_state()
                 start = int(self.step.numpy())
             rows = history.to_dict("records")
@@ -276,6 +277,8 @@ class GANTrainer:
                 label, total, "steps" if budget.unit == "steps" else
                 f"training {budget.unit.replace('_', ' ')}", start=int(spent[budget.unit])))
             stop = stack.enter_context(deferred_stop())
+            if multi_worker:
+                stop = cluster_stop(self.strategy, stop)
 
             def stop_here() -> Interrupted:
                 """SIGINT or SIGTERM came: the state at this step boundary saved, if there
@@ -304,6 +307,7 @@ class GANTrainer:
                 count = self._steps_until_event(step, budget.step_limit, step_check)
                 metrics = self.compiled.run(iterator, tf.constant(count, tf.int64))
                 step += count
+                stop.after_call()
                 values = {k: float(v) for k, v in metrics.items()}
                 self._check_finite(values, step, last_good, store)
                 spent = clock.spent(step)
