@@ -41,6 +41,10 @@ def one_line(error: BaseException) -> str:
 
 
 def _run(**kwargs):
+    # `--pipeline=wgan` is how this project's users have always started a run: it
+    # stays a spelling of `--pipelines=wgan` here, without Kedro's deprecation notice.
+    if kwargs.get("pipeline") and not kwargs.get("pipelines"):
+        kwargs["pipelines"], kwargs["pipeline"] = [kwargs["pipeline"]], None
     try:
         with signals_raise():
             return kedro_run.callback(**kwargs)

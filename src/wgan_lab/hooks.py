@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -22,7 +23,9 @@ from wgan_lab.core import mask_passwords_in_logs, masked
 from wgan_lab.gan.cluster import is_chief_task, tf_config
 from wgan_lab.gan.distribute import describe_devices, multi_worker_strategy, resolve_distribution
 from wgan_lab.gan.precision import resolve_precision
+from wgan_lab.locks import RunLock
 from wgan_lab.parameter_checks import check_parameters, parameters_read
+from wgan_lab.reporting.summary import mlflow_ui_hint, report_lines, variant_lines
 from wgan_lab.wiring import TRAINING_NODE
 
 logger = logging.getLogger(__name__)
@@ -228,6 +231,103 @@ class ParameterCheckHooks(_ContextHooks):
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         if self._context is not None:
             check_parameters(parameters_read(pipeline), self._context.params)
+
+
+class SummaryHooks:
+    """The run's last lines: per trained variant its protocol metrics, its files, its
+    MLflow run and how to open it, its registry entry; the report of a comparison,
+    study, search or theory run. Each variant's summary, with its files' paths from
+    the catalog, is also saved as its ``run_summary`` JSON for scripts."""
+
+    FILES = {"samples": "final_samples", "sample grids": "sample_grids",
+             "curves": "training_curves", "metrics": "metrics"}
+    REPORTS = {"comparison report": "comparison_report_html", "search reports": "tune_reports",
+               "study reports": "study_reports", "theory report": "theory_reports"}
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        if not is_chief_task(tf_config()):
+            return
+        outputs = pipeline.all_outputs()
+        lines: list[str] = []
+        for variant in sorted(_training_variants(pipeline)):
+            name = f"{variant}.run_summary"
+            if name not in outputs:
+                continue
+            dataset = catalog.get(name)   # the dataset itself: no load/save log lines
+            summary = dataset.load()
+            summary["files"] = {label: path for label, item in self.FILES.items()
+                                if (path := _path_of(catalog, f"{variant}.{item}"))}
+            dataset.save(summary)
+            lines += variant_lines(summary, _tracking_hint(summary.get("mlflow_run_id")))
+        lines += report_lines({label: path for label, dataset in self.REPORTS.items()
+                               if dataset in outputs and (path := _path_of(catalog, dataset))})
+        if lines:
+            # Plain lines on stdout, after Kedro's last log line: what a user reads last.
+            print("\n".join(["", "Made by this run:", *lines]), flush=True)
+
+
+def _path_of(catalog, name: str) -> str | None:
+    try:
+        described = catalog.get(name)._describe()
+    except Exception:  # noqa: BLE001 - a dataset without a path (memory) has none to show
+        return None
+    path = described.get("filepath") or described.get("path")
+    return str(path) if path else None
+
+
+def _tracking_hint(run_id: str | None) -> str | None:
+    if not run_id:
+        return None
+    uri = mlflow.get_tracking_uri()
+    try:
+        experiment = mlflow.MlflowClient().get_run(run_id).info.experiment_id
+    except Exception:  # noqa: BLE001 - the server may be gone; the run id still says it
+        experiment = None
+    return mlflow_ui_hint(uri, experiment, run_id)
+
+
+class RunLockHooks(_ContextHooks):
+    """One run at a time per variant's model folder (its checkpoints, models and
+    evaluations): a second ``kedro run`` of a variant that is training in the same
+    project folder refuses at once, naming the lock and its holder. Variants in other
+    folders (another variant, dataset or run suffix) run side by side. On a cluster
+    only the chief writes files, so only it locks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._locks: list[RunLock] = []
+
+    # tryfirst, and registered after ClusterHooks: right after the parameter checks,
+    # before anything starts or writes.
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        if self._context is None or not is_chief_task(tf_config()):
+            return
+        for variant in sorted(_training_variants(pipeline)):
+            folder = self._context.params.get(variant, {}).get("checkpoint_dir")
+            if not folder:
+                continue
+            models = Path(folder).absolute().parent
+            lock = RunLock(models / "run.lock", f"variant {variant}'s folder {models}")
+            try:
+                lock.acquire()
+            except Exception:
+                self._release()
+                raise
+            self._locks.append(lock)
+
+    def _release(self) -> None:
+        while self._locks:
+            self._locks.pop().release()
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._release()
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, run_params, pipeline, catalog) -> None:
+        self._release()
 
 
 class RunSetupHooks(_ContextHooks):

@@ -26,7 +26,9 @@ from pathlib import Path
 NO_DRIVER_NOISE = re.compile(
     r"Could not find cuda drivers on your machine"
     r"|failed call to cuInit"
-    r"|All log messages before absl::InitializeLog\(\) is called are written to STDERR")
+    r"|All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    # An INFO line on every CPU, printed before TF_CPP_MIN_LOG_LEVEL is read.
+    r"|I0000 .*oneDNN custom operations are on")
 # Set to 1 to see TensorFlow's start-up output unfiltered.
 SHOW_ALL_ENV = "WGAN_LAB_TF_STARTUP_LOGS"
 

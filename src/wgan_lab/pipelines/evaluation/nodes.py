@@ -13,7 +13,7 @@ from wgan_lab.tracking import (ModelRegistrySettings, log_protocol_metrics, prom
                                registered_model_name)
 
 __all__ = ["evaluate_variant", "fit_feature_space", "promote_best_generator", "real_floor",
-           "track_metrics"]
+           "summarize_run", "track_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +46,29 @@ def track_metrics(metrics: dict[str, Any], run_id: str, training: dict[str, Any]
 
 def promote_best_generator(model_version: str, metrics: dict[str, Any],
                            training: dict[str, Any], evaluation: dict[str, Any],
-                           model_registry: dict[str, Any]) -> None:
-    """Move the registry alias (``best``) to this run's generator if its FID is the best."""
+                           model_registry: dict[str, Any]) -> dict[str, Any]:
+    """Move the registry alias (``best``) to this run's generator if its FID is the best;
+    returns the registry entry the run got (empty when nothing was registered)."""
     if not model_version or "fid" not in metrics:
-        return
+        return {}
     protocol = ",".join(f"{k}={v}" for k, v in sorted(evaluation["protocol"].items()))
     registry = settings_from(ModelRegistrySettings, model_registry, "model_registry")
-    promote_if_best(registered_model_name(registry.name_prefix, training["variant"]),
-                    model_version, float(metrics["fid"]), protocol, registry.alias)
+    name = registered_model_name(registry.name_prefix, training["variant"])
+    promoted = promote_if_best(name, model_version, float(metrics["fid"]), protocol,
+                               registry.alias)
+    return {"name": name, "version": str(model_version), "alias": registry.alias,
+            "promoted": promoted}
+
+
+SUMMARY_METRICS = ("fid", "precision", "recall", "classes_covered")
+
+
+def summarize_run(metrics: dict[str, Any], run_id: str, registry_entry: dict[str, Any],
+                  training: dict[str, Any]) -> dict[str, Any]:
+    """What the run made, for its last lines and for scripts: the protocol's headline
+    metrics, the MLflow run and the registry entry. The files' paths are the catalog's;
+    the project's summary hook adds them when it prints this."""
+    return {"variant": training["variant"],
+            "metrics": {k: metrics[k] for k in SUMMARY_METRICS if k in metrics},
+            "mlflow_run_id": run_id or None,
+            "registry": registry_entry or None}

@@ -2,7 +2,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import (evaluate_variant, fit_feature_space, promote_best_generator, real_floor,
-                    track_metrics)
+                    summarize_run, track_metrics)
 
 
 def create_feature_space_pipeline() -> Pipeline:
@@ -43,8 +43,14 @@ def create_pipeline(variant: str) -> Pipeline:
             promote_best_generator,
             inputs=["model_version", "metrics", "params:training", "params:evaluation",
                     "params:model_registry"],
-            outputs=None,
+            outputs="registry_entry",
             name="promote_best_generator",
+        ),
+        Node(
+            summarize_run,
+            inputs=["metrics", "tracking_run_id", "registry_entry", "params:training"],
+            outputs="run_summary",
+            name="summarize_run",
         ),
     ])
     return Pipeline(template, namespace=variant,
