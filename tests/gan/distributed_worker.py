@@ -6,12 +6,13 @@
     python distributed_worker.py worker <variant> <out.npz> <ckpt_dir> [steps] [sigterm_at]
         trains under TF_CONFIG (MultiWorkerMirroredStrategy) to ``steps`` (3),
         resuming from <ckpt_dir>, saves its weights. With ``sigterm_at``, worker 1
-        sends itself SIGTERM after that step; a stopped worker saves the step it
+        sends itself SIGTERM after that step (later steps take 0.1 s more); a stopped worker saves the step it
         stopped at and exits with the stop's code.
 """
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,10 @@ def main():
         def on_step(step, row):
             if step == sigterm_at and not trainer.is_chief:
                 os.kill(os.getpid(), signal.SIGTERM)
+            elif sigterm_at is not None and step > sigterm_at:
+                # Slow steps after the signal, on both workers: the stop is agreed within
+                # about a second (the handler polls), which a tiny model would outrun.
+                time.sleep(0.1)
 
         try:
             result = trainer.fit(images(), sys.argv[4], Callbacks(on_step=on_step))

@@ -59,22 +59,22 @@ def test_a_sigterm_to_one_worker_stops_both_at_one_step_and_the_rerun_ends_ident
             "\n".join(out[-3000:] for out in outs)
         return [np.load(tmp_path / f"{tag}{i}.npz") for i in range(2)], outs
 
-    whole, _ = run_workers("whole", 8)
+    whole, _ = run_workers("whole", 40)
     assert bool(whole[0]["chief"]) and not bool(whole[1]["chief"])
-    assert int(whole[0]["steps"]) == 8
+    assert int(whole[0]["steps"]) == 40
     keys = [k for k in whole[0] if k.startswith("w_")]
     for key in keys:
         np.testing.assert_array_equal(whole[0][key], whole[1][key], err_msg=key)
     assert not (tmp_path / "whole_ckpt1").exists() or not any((tmp_path / "whole_ckpt1").iterdir())
 
     # SIGTERM to worker 1 (not the chief) after step 3: both stop at one step, 143.
-    stopped, outs = run_workers("stopped", 8, sigterm_at=3, expected=143)
+    stopped, outs = run_workers("stopped", 40, sigterm_at=3, expected=143)
     steps = [int(s["stopped_at"]) for s in stopped]
-    assert steps[0] == steps[1] and 3 <= steps[0] < 8, steps
+    assert steps[0] == steps[1] and 3 <= steps[0] < 40, steps
     assert all(f"stopped by SIGTERM at step {steps[0]}" in out for out in outs), outs
     assert (tmp_path / "ckpt0" / f"ckpt-{steps[0]}.index").is_file()
 
-    resumed, _ = run_workers("resumed", 8)
+    resumed, _ = run_workers("resumed", 40)
     assert [int(r["resumed_from"]) for r in resumed] == steps
     for key in keys:
         np.testing.assert_array_equal(resumed[0][key], resumed[1][key], err_msg=key)
