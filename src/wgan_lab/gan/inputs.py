@@ -32,11 +32,18 @@ def make_distributed_dataset(images: np.ndarray, config: TrainingConfig, start_s
         local = replicas // context.num_input_pipelines
         first = context.input_pipeline_id * local
 
+        # [k, local, per_replica] -> [local, k, per_replica] as one fixed gather of
+        # the flat indices: oneDNN's transpose takes no integer tensors and says
+        # so in an error line on every CPU.
+        order = np.arange(k * local * per_replica).reshape(k, local, per_replica)
+        order = tf.constant(order.transpose(1, 0, 2).ravel(), tf.int64)
+
         def gather(index):
             # Rearranging the indices (not the images) costs nothing: one
             # gather then writes the images in their final layout.
             index = tf.reshape(index, [k, replicas, per_replica])[:, first:first + local]
-            return tf.gather(pool, tf.transpose(index, [1, 0, 2]))
+            index = tf.reshape(tf.gather(tf.reshape(index, [-1]), order), [local, k, per_replica])
+            return tf.gather(pool, index)
 
         dataset = (
             tf.data.Dataset.range(len(images))

@@ -177,13 +177,18 @@ class Network:
     # by per-operation overhead, not arithmetic.
     reduced_precision_pays: bool
     summary: str
+    # Whether TensorFlow's grappler remapper fails on its training graph (printing
+    # an error) and so is left out of the compiled training calls; see
+    # trainer.without_remapper.
+    remapper_breaks_training: bool = False
 
 
 NETWORKS: Registry[Network] = Registry("architecture", {
     "mlp": Network(mlp_generator, mlp_critic, mlp_shape_problem, False,
                    "z -> hidden_units -> image, leaky ReLU; critic mirrored"),
     "dcgan": Network(dcgan_generator, dcgan_critic, dcgan_shape_problem, True,
-                     "transposed convolutions with batch norm; strided-convolution critic"),
+                     "transposed convolutions with batch norm; strided-convolution critic",
+                     remapper_breaks_training=True),
     # The WGAN-GP paper's toy networks (ReLU MLPs) for 2-D mixtures and the Swiss roll.
     "points": Network(points_generator, points_critic, points_shape_problem, False,
                       "z -> hidden_units (ReLU) -> point, linear output; critic mirrored"),

@@ -32,12 +32,34 @@ from .checkpoints import CheckpointStore
 from .config import TrainingConfig
 from .distribute import cluster_stop, is_chief, make_strategy
 from .inputs import make_distributed_dataset, sample_noise
+from .networks import NETWORKS
 from .step import METRICS, TrainingStep
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["BUDGET_UNITS", "METRICS", "Budget", "Callbacks", "GANTrainer", "NonFiniteLossError",
            "TrainingResult"]
+
+
+@contextlib.contextmanager
+def without_remapper():
+    """Run the enclosed TensorFlow calls without grappler's remapper.
+
+    On the convolutional critic, TensorFlow 2.21's remapper fuses Conv2D, BiasAdd
+    and LeakyRelu and then cannot rewire the LeakyReluGrad of the backward pass:
+    it drops its work on the whole graph and prints an error ("E0000 ...
+    remapper failed: ... LeakyReluGrad") on every run. Without it that training
+    step is about as fast, within the spread of repeats (benchmarks/remapper.py);
+    the MLP, where the remapper works, and the inference graphs, where it saves
+    about a quarter, keep it. TensorFlow reads the option at each call, so it is
+    set around each call.
+    """
+    before = tf.config.optimizer.get_experimental_options().get("remapping", True)
+    tf.config.optimizer.set_experimental_options({"remapping": False})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({"remapping": before})
 
 
 class NonFiniteLossError(ProjectError, FloatingPointError):
@@ -182,13 +204,19 @@ class GANTrainer:
         until = min([until, *(limit - step for limit in limits if limit is not None)])
         return max(1, min(until, self.config.runtime.steps_per_call))
 
+    def _training_graph_options(self):
+        broken = NETWORKS[self.config.model.architecture].remapper_breaks_training
+        return without_remapper() if broken else contextlib.nullcontext()
+
     def train_critic(self, real: np.ndarray, fake: np.ndarray | None = None, steps: int = 1,
                      seed: int = 0) -> dict[str, float]:
         """``steps`` critic updates, the generator frozen, on batches of ``real`` against
         batches of ``fake`` (or of the generator's samples); the last update's metrics."""
-        metrics = self.compiled.train_critic(
-            tf.constant(real, tf.float32), None if fake is None else tf.constant(fake, tf.float32),
-            tf.constant(steps, tf.int64), tf.constant(seed, tf.int64))
+        with self._training_graph_options():
+            metrics = self.compiled.train_critic(
+                tf.constant(real, tf.float32),
+                None if fake is None else tf.constant(fake, tf.float32),
+                tf.constant(steps, tf.int64), tf.constant(seed, tf.int64))
         return {key: float(value) for key, value in metrics.items()}
 
     def restart_critic(self, seed: int) -> None:
@@ -305,7 +333,8 @@ class GANTrainer:
                     raise stop_here()
                 step_check = checks[0] if checks and budget.unit == "steps" else None
                 count = self._steps_until_event(step, budget.step_limit, step_check)
-                metrics = self.compiled.run(iterator, tf.constant(count, tf.int64))
+                with self._training_graph_options():
+                    metrics = self.compiled.run(iterator, tf.constant(count, tf.int64))
                 step += count
                 stop.after_call()
                 values = {k: float(v) for k, v in metrics.items()}
