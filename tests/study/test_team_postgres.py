@@ -1,6 +1,7 @@
 """The study as a team runs it, on a real PostgreSQL server: the job store and the
-MLflow server's store in it, two processes, one killed, a rerun; and the database
-password nowhere a user or a colleague could read it."""
+MLflow server's store in it, two processes, one killed mid-job (the other resumes
+that job from its checkpoint, in its MLflow run, and trains no finished job again),
+a rerun; and the database password nowhere a user or a colleague could read it."""
 import json
 import os
 import signal
@@ -78,6 +79,8 @@ def run_study_as_a_team(project, server, uri, spawn):
                 os.killpg(second.pid, signal.SIGKILL)
                 second.wait()
                 killed = trial.number
+                done_before = {t.number: (t.value, t.datetime_complete) for t in trials
+                               if t.state == TrialState.COMPLETE}
                 break
     assert killed is not None, logs["url"].read_text()[-3000:]
     assert first.wait(timeout=600) == 0, logs["credentials"].read_text()[-3000:]
@@ -96,11 +99,18 @@ def run_study_as_a_team(project, server, uri, spawn):
     retry = next(t for t in store.trials if t.system_attrs.get("failed_trial") == killed)
     assert retry.user_attrs["result"]["resumed_from"] > 0
     assert retry.user_attrs["worker"].endswith(f":{first.pid}")
+    assert "Resumed from" in logs["credentials"].read_text()
+    # The jobs finished before the kill were not trained again.
+    assert {n: (store.trials[n].value, store.trials[n].datetime_complete)
+            for n in done_before} == done_before
 
     client = MlflowClient(uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
     assert not client.search_runs(experiments, "attributes.status = 'RUNNING'")
     assert client.get_run(dead.user_attrs["mlflow_kedro_run_id"]).info.status == "KILLED"
+    # The job carried on in its own MLflow run, which finished.
+    assert retry.user_attrs["mlflow_run_id"] == dead.user_attrs["mlflow_run_id"]
+    assert client.get_run(dead.user_attrs["mlflow_run_id"]).info.status == "FINISHED"
 
     # The password: in no log, output file, job store record or MLflow record.
     secret = server.password
