@@ -19,7 +19,7 @@ from wgan_lab.experiments.seeds import StudySettings
 from wgan_lab.experiments.search import TuneSettings
 from wgan_lab.experiments.theory import TheorySettings
 from wgan_lab.tracking import ModelRegistrySettings
-from wgan_lab.variants import compared, family
+from wgan_lab.variants import check_dataset_defaults, compared, family
 
 
 def _check_tune(block: Any, parameters: dict[str, Any]) -> None:
@@ -63,6 +63,8 @@ def check_parameters(names: Iterable[str], parameters: dict[str, Any]) -> None:
         top, _, rest = name.partition(".")
         if top in variants and rest == "training":
             TrainingConfig.from_params(_value(parameters, name) or {}, prefix=name)
+            for dataset, training in check_dataset_defaults(top, parameters[top]).items():
+                TrainingConfig.from_params(training, prefix=f"{top}.by_dataset.{dataset}")
         elif top in BLOCK_CHECKS and not rest:
             BLOCK_CHECKS[top](_value(parameters, name), parameters)
 

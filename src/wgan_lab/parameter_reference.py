@@ -24,7 +24,10 @@ from wgan_lab.experiments.seeds import StudySettings
 from wgan_lab.experiments.theory import TheorySettings
 from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.tracking import ModelRegistrySettings
-from wgan_lab.variants import CompareSettings, load_parameters
+from wgan_lab.variants import BY_DATASET, CompareSettings, load_parameters
+
+# The datasets whose defaults the page lists side by side.
+DATASETS = ("mnist", "fashion_mnist")
 
 # Page section -> (parameter block in conf/base, settings model, the block's doc page).
 BLOCKS: dict[str, tuple[str, type, str]] = {
@@ -166,6 +169,36 @@ def _configured(parameters: dict[str, Any], block: str) -> Any:
     return value
 
 
+def _compact(section: dict[str, Any], unused: tuple[str, ...] = ()) -> str:
+    return ", ".join(f"{k} {list(v) if isinstance(v, tuple) else v}" for k, v in section.items()
+                     if v is not None and k not in unused)
+
+
+def _by_dataset(parameters: dict[str, Any]) -> list[str]:
+    """Each variant with a ``by_dataset`` block: the training it runs on each dataset."""
+    headline = [name for name, block in parameters.items()
+                if isinstance(block, dict) and BY_DATASET in block]
+    out = ["## Defaults by dataset", "",
+           f"A variant's `{BY_DATASET}` block holds the training settings that differ on a "
+           "dataset; the run's `dataset` parameter picks the entry, which applies over the "
+           "files and under `--params` (an explicit override wins). What each headline "
+           "variant trains on each dataset:", "",
+           "| variant | dataset | model | objective | optimizer | steps |", "|---|---|---|---|---|---|"]
+    for dataset in DATASETS:
+        on_dataset = load_parameters(runtime_params={"dataset": dataset})
+        for name in headline:
+            t = TrainingConfig.from_params(on_dataset[name]["training"], prefix=name).as_dict()
+            model, objective = t["model"], t["objective"]
+            unused_model = ("filters",) if model["architecture"] == "mlp" else ("hidden_units",)
+            unused_objective = tuple(k for k, regularizers in (
+                ("clip_value", ("clip",)), ("penalty_weight", ("gradient_penalty", "dragan", "r1")))
+                if objective["regularizer"] not in regularizers)
+            out.append(f"| `{name}` | {dataset} | {_compact(model, unused_model)} | "
+                       f"{_compact(objective, unused_objective)} | {_compact(t['optimizer'])} | "
+                       f"{t['schedule']['steps']} |")
+    return [*out, ""]
+
+
 def reference() -> str:
     """The reference page's Markdown."""
     parameters = load_parameters()
@@ -184,6 +217,8 @@ def reference() -> str:
                 "| parameter | type | range | model default | conf/base | what it does |",
                 "|---|---|---|---|---|---|",
                 *_rows(model, f"{block}.", _configured(parameters, block), described), ""]
+        if model is TrainingConfig:
+            out += _by_dataset(parameters)
     return "\n".join(out)
 
 

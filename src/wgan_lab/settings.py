@@ -3,12 +3,16 @@ from wgan_lab.hooks import (ClusterHooks, MaskedMlflowHook, ParameterCheckHooks,
                             RunLockHooks, RunSetupHooks, SummaryHooks,
                             TrackingHooks)
 from wgan_lab.logs import follow_the_terminal, quiet_start
+from wgan_lab.variants import ProjectConfigLoader
 from wgan_lab.wiring import CONFIG_LOADER_ARGS
 
 # conf/logging.yml writes plain single lines; on a terminal, rich. The known
 # third-party warnings filtered here too, for sessions not started by `kedro`.
 follow_the_terminal()
 quiet_start()
+
+# Selects each variant's defaults for the run's dataset (its `by_dataset` block).
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 
 # Among hooks of one priority the last registered runs first: the checks lead
 # (tryfirst), then the run lock, then kedro-mlflow's hook, in the place the
@@ -18,4 +22,4 @@ HOOKS = (SummaryHooks(), TrackingHooks(), ClusterHooks(), RunSetupHooks(), RunLo
          ParameterCheckHooks(), MaskedMlflowHook())
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)
 
-__all__ = ["CONFIG_LOADER_ARGS", "DISABLE_HOOKS_FOR_PLUGINS", "HOOKS"]
+__all__ = ["CONFIG_LOADER_ARGS", "CONFIG_LOADER_CLASS", "DISABLE_HOOKS_FOR_PLUGINS", "HOOKS"]

@@ -9,6 +9,13 @@ source of truth and a new variant is configuration only.
 Kedro builds pipelines before it knows a run's ``--params`` (kedro-org/kedro
 #3093), so the project hook hands the run's parameters over in the run context
 (``wgan_lab.wiring``) before any pipeline is built.
+
+A variant's defaults can depend on the dataset: its block's ``by_dataset``
+maps a dataset name to the training settings that differ there, and the
+project's config loader (``ProjectConfigLoader``, settings.py) merges the
+run's dataset's entry into ``training``. What the files set for every dataset
+comes first, the dataset's entry next, a run's ``--params`` last: an explicit
+override always wins.
 """
 from __future__ import annotations
 
@@ -16,8 +23,63 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
+from kedro.config import OmegaConfigLoader
+from omegaconf import OmegaConf
+
 from wgan_lab.core import ConfigError, Listed, Registry, UnknownNameError, section, settings_from
+from wgan_lab.data.sources import SOURCES
 from wgan_lab.wiring import CONFIG_LOADER_ARGS, run_context
+
+# A variant block's per-dataset training settings: {dataset name: what differs there}.
+BY_DATASET = "by_dataset"
+
+
+def _merged(*dicts: dict[str, Any]) -> dict[str, Any]:
+    return OmegaConf.to_container(OmegaConf.merge(*dicts))  # type: ignore[return-value]
+
+
+def with_dataset_defaults(parameters: dict[str, Any], dataset: str,
+                          explicit: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Each variant's ``training`` with its ``by_dataset[dataset]`` merged in, under
+    ``explicit`` (a run's --params, already in ``parameters``), which is merged last."""
+    explicit = explicit or {}
+    selected = dict(parameters)
+    for name, block in parameters.items():
+        if not (isinstance(block, dict) and isinstance(block.get("training"), dict)):
+            continue
+        entry = (block.get(BY_DATASET) or {}).get(dataset)
+        if not entry:
+            continue
+        override = ((explicit.get(name) or {}).get("training")) or {}
+        selected[name] = {**block, "training": _merged(block["training"], entry, override)}
+    return selected
+
+
+def check_dataset_defaults(name: str, block: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A variant's ``by_dataset`` entries, each merged over its ``training``
+    (for checking); an entry for an unknown dataset is a ConfigError."""
+    entries = block.get(BY_DATASET) or {}
+    if not isinstance(entries, dict):
+        raise ConfigError(f"{name}.{BY_DATASET}: map dataset names to training settings, "
+                          f"got {entries!r}")
+    for dataset in entries:
+        if dataset not in SOURCES:
+            raise ConfigError(f"{name}.{BY_DATASET}.{dataset}: no such dataset; "
+                              f"known: {', '.join(SOURCES)}")
+    return {dataset: _merged(block["training"], entry or {})
+            for dataset, entry in entries.items()}
+
+
+class ProjectConfigLoader(OmegaConfigLoader):
+    """Kedro's loader, with each variant's defaults for the run's dataset selected."""
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        config = super().__getitem__(key)
+        if key != "parameters":
+            return config
+        runtime = self.runtime_params or {}
+        dataset = runtime.get("dataset") or self["globals"].get("dataset")
+        return with_dataset_defaults(config, str(dataset), runtime)
 
 
 def project_root() -> Path:
@@ -35,10 +97,8 @@ def load_parameters(project: Path | None = None, env: str | None = None,
     Outside a run only: OmegaConf's resolvers are process-wide, so this
     loader's ``globals`` resolver replaces that of any session's loader.
     """
-    from kedro.config import OmegaConfigLoader
-
     project = project or project_root()
-    loader = OmegaConfigLoader(conf_source=str(project / "conf"),
+    loader = ProjectConfigLoader(conf_source=str(project / "conf"),
                                env=env or os.environ.get("KEDRO_ENV"),
                                runtime_params=runtime_params or {}, **CONFIG_LOADER_ARGS)
     return loader["parameters"]

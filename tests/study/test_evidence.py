@@ -239,3 +239,29 @@ def test_more_seeds_or_variants_extend_a_stored_study_and_nothing_else_does(tmp_
     assert [tuple(job) for job in joined.user_attrs[JOBS_ATTR]] != more.jobs
     assert sorted(tuple(job) for job in joined.user_attrs[JOBS_ATTR]) == sorted(more.jobs)
     assert len(joined.get_trials()) == 12
+
+
+def test_a_variant_whose_settings_changed_is_not_taken_from_a_stored_study(tmp_path):
+    """Jobs are named by variant: a stored run of `gan` is not today's `gan` once its
+    defaults change, and the study says so instead of reporting the old run."""
+    import copy
+
+    from wgan_lab.core import Registry
+    from wgan_lab.experiments.seeds import VARIANT_SETTINGS_ATTR, open_job_store, variant_settings
+
+    study = settings(name="s", variants=["gan", "wgan"], seeds=[0],
+                     storage=f"sqlite:///{tmp_path / 'jobs.db'}")
+    before = open_job_store(study)                # a store from before the record
+    assert VARIANT_SETTINGS_ATTR not in before.user_attrs
+    recorded = variant_settings(study, FAMILY)
+    assert open_job_store(study, variants=recorded).user_attrs[VARIANT_SETTINGS_ATTR] == recorded
+
+    changed = copy.deepcopy(dict(FAMILY))
+    changed["wgan"]["optimizer"]["learning_rate"] *= 2
+    with pytest.raises(ConfigError, match=r"the settings of wgan changed since the study "
+                                          r"stored their runs; name a new study"):
+        open_job_store(study, variants=variant_settings(study, Registry("variant", changed)))
+    # A longer schedule does not shape a study's runs (they train its budget).
+    longer = copy.deepcopy(dict(FAMILY))
+    longer["gan"]["schedule"]["steps"] += 1000
+    assert variant_settings(study, Registry("variant", longer)) == recorded

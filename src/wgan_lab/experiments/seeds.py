@@ -43,7 +43,7 @@ from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
 from wgan_lab.evaluation.fresh_critic import FreshCriticW1
 from wgan_lab.evaluation.statistics import RESAMPLES
 from wgan_lab.fileio import atomic_path
-from wgan_lab.gan.config import TrainingConfig
+from wgan_lab.gan.config import RESULT_SECTIONS, TrainingConfig
 from wgan_lab.gan.losses import LOSSES
 from wgan_lab.gan.trainer import Budget, Callbacks, GANTrainer
 
@@ -60,6 +60,9 @@ BUDGET_ATTR = "budget"
 PROTOCOL_SAMPLES_ATTR = "protocol_samples"
 # Trial user attribute: the (variant, seed) of a job added to a stored study.
 ADDED_JOB_ATTR = "added_job"
+# Variant -> a hash of the training settings its stored runs used: a job list
+# names variants, so a variant whose defaults change is a different job.
+VARIANT_SETTINGS_ATTR = "variant_settings"
 
 
 class NoQueuedJob(RuntimeError):
@@ -206,15 +209,48 @@ class StudySettings:
         return Path(f"{self.checkpoint_root}/{self.name}/{variant}-seed{seed}/budgets.json")
 
 
+def variant_settings(settings: StudySettings, family: Registry) -> dict[str, str]:
+    """Each study variant's training settings that shape its results, hashed."""
+    hashes = {}
+    for variant in settings.variants:
+        values = TrainingConfig.from_params(family[variant], prefix=variant).as_dict()
+        shaping = {section: values[section] for section in RESULT_SECTIONS}
+        hashes[variant] = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()
+                                         ).hexdigest()[:16]
+    return hashes
+
+
+def _check_variant_settings(study: optuna.Study, settings: StudySettings,
+                            current: dict[str, str]) -> dict[str, str]:
+    """Refuse stored runs of a variant whose settings have changed since; returns the
+    record to store (a store from before the record takes today's, with a warning)."""
+    stored = study.user_attrs.get(VARIANT_SETTINGS_ATTR)
+    if stored is None:
+        logger.warning("study %s predates its record of variant settings: its stored runs "
+                       "are taken to use today's settings of %s", settings.name,
+                       ", ".join(current))
+    else:
+        changed = sorted(v for v in current if v in stored and stored[v] != current[v])
+        if changed:
+            raise ConfigError(
+                f"study {settings.name!r}: the settings of {', '.join(changed)} changed since "
+                f"the study stored their runs; name a new study (study.name) to run them "
+                f"with today's settings")
+    return {**(stored or {}), **current}
+
+
 def open_job_store(settings: StudySettings, create: bool = True,
                    on_create: Callable[[optuna.Study], None] | None = None,
-                   wait_seconds: float = 120.0) -> optuna.Study:
+                   wait_seconds: float = 120.0,
+                   variants: dict[str, str] | None = None) -> optuna.Study:
     """The study's job list, queued by the first process that opens it.
 
     Joining processes wait for the creator to finish queueing, and refuse a
     study whose stored jobs or budget differ from their parameters.
     ``on_create`` runs in the creating process before joiners may start (it
     can store study attributes they read, e.g. the MLflow parent run).
+    ``variants`` (``variant_settings``) refuses a stored study whose runs of a
+    variant used other training settings.
     """
     storage = open_storage(storage_url(settings.storage, settings.credentials, "study.credentials"),
                            settings.heartbeat, max_retry=settings.max_retry)
@@ -229,6 +265,8 @@ def open_job_store(settings: StudySettings, create: bool = True,
                 study.enqueue_trial({"variant": variant, "seed": seed})
             if on_create:
                 on_create(study)
+            if variants:
+                study.set_user_attr(VARIANT_SETTINGS_ATTR, variants)
             study.set_user_attr(SETTINGS_ATTR, settings.fingerprint())
             study.set_user_attr(PROTOCOL_SAMPLES_ATTR, settings.protocol_samples)
             study.set_user_attr(BUDGET_ATTR, {"unit": settings.budget.unit,
@@ -255,6 +293,7 @@ def open_job_store(settings: StudySettings, create: bool = True,
                               f"(optuna delete-study --study-name {settings.name} --storage "
                               f"{masked_url(settings.storage)}) and run again")
         time.sleep(1.0)
+    recorded = _check_variant_settings(study, settings, variants) if variants else None
     stored = [tuple(job) for job in study.user_attrs[JOBS_ATTR]]
     # As sets: an extension appends its jobs, so the stored order is not the
     # parameters' interleaved one, and a joining process must still match.
@@ -269,6 +308,8 @@ def open_job_store(settings: StudySettings, create: bool = True,
                 study.enqueue_trial({}, user_attrs={ADDED_JOB_ATTR: [variant, seed]})
             study.set_user_attr(JOBS_ATTR, [list(job) for job in stored + added])
             study.set_user_attr(SETTINGS_ATTR, settings.fingerprint())
+            if recorded:
+                study.set_user_attr(VARIANT_SETTINGS_ATTR, recorded)
             logger.info("study %s: %d jobs added to the %d it had (%s)", settings.name,
                         len(added), len(stored), ", ".join(f"{v} seed {s}" for v, s in added))
             return study
@@ -277,6 +318,8 @@ def open_job_store(settings: StudySettings, create: bool = True,
             f"{stored}); these parameters ask for {settings.jobs} with budget "
             f"{settings.budget.describe()}. More seeds or variants extend it; name a new "
             f"study (study.name) to change the budget, the evaluations or to drop jobs")
+    if recorded and recorded != study.user_attrs.get(VARIANT_SETTINGS_ATTR):
+        study.set_user_attr(VARIANT_SETTINGS_ATTR, recorded)
     return study
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from wgan_lab.evaluation.feature_space import FeatureSpace, fit_second_feature_space
 from wgan_lab.experiments.analysis import run_records
 from wgan_lab.experiments.seeds import (StudyJob, StudySettings, open_job_store, run_jobs,
-                                        stored_settings, study_protocol)
+                                        stored_settings, study_protocol, variant_settings)
 from wgan_lab.gan.losses import LOSSES
 from wgan_lab.reporting.study import build_study_report
 from wgan_lab.tracking import PROTOCOL_PREFIX, RunTracker
@@ -48,7 +48,8 @@ def run_study(train_images: np.ndarray, test_images: np.ndarray, feature_space: 
     parent = parent_run(settings)
     store = open_job_store(
         settings, on_create=lambda job_store: job_store.set_user_attr(
-            PARENT_ATTR, tracker.create_parent(*parent)))
+            PARENT_ATTR, tracker.create_parent(*parent)),
+        variants=variant_settings(settings, family(parameters)))
     tracker.use_parent(store.user_attrs.get(PARENT_ATTR), *parent)
     job = StudyJob(settings, family(parameters), train_images, test_images, feature_space,
                    evaluation["protocol"], tracker.callbacks(), second_feature_space)
