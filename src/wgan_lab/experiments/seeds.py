@@ -43,7 +43,7 @@ from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
 from wgan_lab.evaluation.fresh_critic import FreshCriticW1
 from wgan_lab.evaluation.statistics import RESAMPLES
 from wgan_lab.fileio import atomic_path
-from wgan_lab.gan.config import RESULT_SECTIONS, TrainingConfig
+from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.gan.losses import LOSSES
 from wgan_lab.gan.trainer import Budget, Callbacks, GANTrainer
 
@@ -211,13 +211,9 @@ class StudySettings:
 
 def variant_settings(settings: StudySettings, family: Registry) -> dict[str, str]:
     """Each study variant's training settings that shape its results, hashed."""
-    hashes = {}
-    for variant in settings.variants:
-        values = TrainingConfig.from_params(family[variant], prefix=variant).as_dict()
-        shaping = {section: values[section] for section in RESULT_SECTIONS}
-        hashes[variant] = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()
-                                         ).hexdigest()[:16]
-    return hashes
+    return {variant: TrainingConfig.from_params(family[variant], prefix=variant
+                                                ).settings_fingerprint()
+            for variant in settings.variants}
 
 
 def _check_variant_settings(study: optuna.Study, settings: StudySettings,
@@ -226,8 +222,9 @@ def _check_variant_settings(study: optuna.Study, settings: StudySettings,
     record to store (a store from before the record takes today's, with a warning)."""
     stored = study.user_attrs.get(VARIANT_SETTINGS_ATTR)
     if stored is None:
-        logger.warning("study %s predates its record of variant settings: its stored runs "
-                       "are taken to use today's settings of %s", settings.name,
+        logger.warning("study %s predates its record of variant settings: nothing tells "
+                       "whether its stored runs used today's settings of %s (name a new "
+                       "study if a variant's defaults changed since)", settings.name,
                        ", ".join(current))
     else:
         changed = sorted(v for v in current if v in stored and stored[v] != current[v])

@@ -206,9 +206,16 @@ class TrainingConfig:
         values["model"]["hidden_units"] = list(self.model.hidden_units)
         return values
 
+    def _result_values(self) -> dict[str, Any]:
+        values = self.as_dict()
+        return {name: values[name] for name in RESULT_SECTIONS}
+
     def fingerprint(self, image_shape: tuple[int, ...]) -> str:
         """A hash of everything a checkpoint depends on: the seed and the result sections."""
-        values = self.as_dict()
-        relevant = {"seed": self.seed, "image_shape": list(image_shape),
-                    **{name: values[name] for name in RESULT_SECTIONS}}
+        relevant = {"seed": self.seed, "image_shape": list(image_shape), **self._result_values()}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+    def settings_fingerprint(self) -> str:
+        """A hash of the result sections alone: the settings whatever the seed and data."""
+        return hashlib.sha256(json.dumps(self._result_values(), sort_keys=True).encode()
+                              ).hexdigest()[:16]
