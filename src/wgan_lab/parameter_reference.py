@@ -23,6 +23,7 @@ from wgan_lab.experiments.search import TuneSettings
 from wgan_lab.experiments.seeds import StudySettings
 from wgan_lab.experiments.theory import TheorySettings
 from wgan_lab.gan.config import TrainingConfig
+from wgan_lab.gan.regularizers import REGULARIZERS
 from wgan_lab.tracking import ModelRegistrySettings
 from wgan_lab.variants import BY_DATASET, CompareSettings, load_parameters
 
@@ -184,17 +185,16 @@ def _by_dataset(parameters: dict[str, Any]) -> list[str]:
            "files and under `--params` (an explicit override wins). What each headline "
            "variant trains on each dataset:", "",
            "| variant | dataset | model | objective | optimizer | steps |", "|---|---|---|---|---|---|"]
+    strengths = {REGULARIZERS[name].strength for name in REGULARIZERS} - {None}
     for dataset in DATASETS:
         on_dataset = load_parameters(runtime_params={"dataset": dataset})
         for name in headline:
             t = TrainingConfig.from_params(on_dataset[name]["training"], prefix=name).as_dict()
-            model, objective = t["model"], t["objective"]
-            unused_model = ("filters",) if model["architecture"] == "mlp" else ("hidden_units",)
-            unused_objective = tuple(k for k, regularizers in (
-                ("clip_value", ("clip",)), ("penalty_weight", ("gradient_penalty", "dragan", "r1")))
-                if objective["regularizer"] not in regularizers)
-            out.append(f"| `{name}` | {dataset} | {_compact(model, unused_model)} | "
-                       f"{_compact(objective, unused_objective)} | {_compact(t['optimizer'])} | "
+            objective = t["objective"]
+            # Each regularizer reads one strength field (its registry entry says which).
+            unused = tuple(strengths - {REGULARIZERS[objective["regularizer"]].strength})
+            out.append(f"| `{name}` | {dataset} | {_compact(t['model'])} | "
+                       f"{_compact(objective, unused)} | {_compact(t['optimizer'])} | "
                        f"{t['schedule']['steps']} |")
     return [*out, ""]
 
