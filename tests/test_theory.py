@@ -17,12 +17,12 @@ from scipy import stats
 from tests.conftest import run_pipeline
 from wgan_lab.evaluation.divergences import LOG2, optimal_discriminator
 from wgan_lab.evaluation.statistics import CONTRADICTED, INCONCLUSIVE, SUPPORTED
-from wgan_lab.experiments import theory
+from wgan_lab.experiments import theory, theory_claims
 from wgan_lab.experiments.theory import (TheorySettings, estimate_from_critic,
                                          layer_gradient_norms, segment, weight_extremes)
 from wgan_lab.experiments.theory_claims import (TheoryTables, claim_t2, claim_t3_t4, claim_t5,
                                                 claim_t6)
-from wgan_lab.gan.trainer import GANTrainer
+from wgan_lab.gan.trainer import Callbacks, GANTrainer
 from wgan_lab.reporting.theory import FIGURES
 from wgan_lab.variants import family, load_parameters
 
@@ -177,7 +177,7 @@ def test_t5_reads_rank_correlation_per_run_and_t6_pairs_runs_by_dataset_and_seed
             # (-0.2 if the untrained critic of step 0, gap 0, counted).
             curves.append({"dataset": "8gaussians", "variant": "wgan_gp", "seed": seed,
                            "step": step, "wasserstein_loss": True, "exact_w1": w1,
-                           "critic_gap": 2 * w1 + 0.01 * seed if step else 0.0})
+                           "w1_floor": 0.05, "critic_gap": 2 * w1 + 0.01 * seed if step else 0.0})
         for variant, modes, w1 in (("gan", 3, 0.5), ("wgan_gp", 8, 0.2), ("wgan", 3, 0.5)):
             finals.append({"dataset": "8gaussians", "variant": variant, "seed": seed,
                            "modes_covered": modes, "n_modes": 8, "high_quality": 0.5,
@@ -194,6 +194,85 @@ def test_t5_reads_rank_correlation_per_run_and_t6_pairs_runs_by_dataset_and_seed
     # wgan_gp: all 8 modes against 3, closer in W1; wgan: the same as gan in every pair.
     assert t6 == {"T6.wgan_gp.modes": SUPPORTED, "T6.wgan_gp.w1": SUPPORTED,
                   "T6.wgan.modes": INCONCLUSIVE, "T6.wgan.w1": INCONCLUSIVE}
+
+
+def test_t5_leaves_out_runs_whose_generator_did_not_move_and_reads_only_the_changing_checks():
+    s = settings()
+    curves = []
+    for seed in range(3):
+        # W1 falls over steps 1-3, then sits on its final value: the gap keeps rising
+        # there, which would pull rho down if the settled checks counted.
+        for step, (w1, gap) in enumerate([(1.0, 0.0), (0.6, 1.2), (0.4, 0.8), (0.3, 0.6),
+                                          (0.31, 5.0), (0.3, 6.0), (0.3, 7.0)]):
+            curves.append({"dataset": "8gaussians", "variant": "wgan_gp", "seed": seed,
+                           "step": step, "wasserstein_loss": True, "exact_w1": w1 + 0.001 * seed,
+                           "w1_floor": 0.05, "critic_gap": gap})
+        # wgan never moves: its W1 stays within the floor of where it started.
+        for step in range(7):
+            curves.append({"dataset": "8gaussians", "variant": "wgan", "seed": seed,
+                           "step": step, "wasserstein_loss": True, "exact_w1": 0.9 + 0.01 * step,
+                           "w1_floor": 0.1, "critic_gap": 0.001 * step})
+    verdicts = {v.key: v for v in claim_t5(_tables(mixture_curves=pd.DataFrame(curves)), s)}
+    assert verdicts["T5.wgan_gp.tracks"].verdict == SUPPORTED   # rho 1 on steps 1-3
+    assert "0 of 3 runs moved less than" in verdicts["T5.wgan_gp.tracks"].evidence
+    assert verdicts["T5.wgan.tracks"].verdict == INCONCLUSIVE   # no run left to judge
+    assert "3 of 3 runs moved less than" in verdicts["T5.wgan.tracks"].evidence
+    assert "n = 0" in verdicts["T5.wgan.tracks"].evidence
+
+
+def test_t6_at_equal_cpu_seconds_takes_each_run_where_the_slowest_variant_ended():
+    s = settings()
+    curves = []
+    for seed in range(3):
+        # Per CPU second gan is 4 times cheaper: at gan's end (40 s) wgan_gp has reached
+        # only its check at 40 s, worse than its own end but still better than gan.
+        for step in range(0, 11):
+            curves.append({"dataset": "8gaussians", "variant": "wgan_gp", "seed": seed,
+                           "step": step * 100, "cpu_seconds": 16.0 * step, "n_modes": 8,
+                           "modes_covered": min(8, 2 + step), "high_quality": 0.5,
+                           "exact_w1": 1.0 / (1 + step) + 0.001 * seed, "w1_floor": 0.05})
+            curves.append({"dataset": "8gaussians", "variant": "gan", "seed": seed,
+                           "step": step * 100, "cpu_seconds": 4.0 * step, "n_modes": 8,
+                           "modes_covered": 3, "high_quality": 0.5,
+                           "exact_w1": 0.9 + 0.001 * seed, "w1_floor": 0.05})
+    table = pd.DataFrame(curves)
+    equal = theory_claims.at_equal_cpu_seconds(table).set_index(["variant", "seed"])
+    assert set(equal["cpu_budget"]) == {40.0}
+    assert list(equal.loc["wgan_gp", "step"]) == [200] * 3   # 32 s: its last check within 40
+    assert list(equal.loc["gan", "step"]) == [1000] * 3
+    finals = table[table["step"] == 1000]
+    t6 = {v.key: v.verdict for v in claim_t6(_tables(mixture_curves=table,
+                                                      mixture_finals=finals), s)}
+    assert t6["T6.wgan_gp.modes.equal_cpu"] == SUPPORTED        # 4 modes against 3
+    assert t6["T6.wgan_gp.w1.equal_cpu"] == SUPPORTED           # 0.33 against 0.9
+    assert t6["T6.wgan_gp.modes"] == SUPPORTED
+
+
+def test_the_convergence_stop_ends_fit_at_its_window_and_the_compute_axis_counts_updates():
+    s = settings()
+    config = s.variant_config("wgan_gp", family(load_parameters())["wgan_gp"], 0).replace(
+        model={"hidden_units": [8]}, optimizer={"batch_size": 16}, objective={"n_critic": 3},
+        schedule={"steps": 40, "eval_every": 2})
+    floor, limit = 0.1, 0.125   # margin 0.25
+    # Inside the margin at steps 4, 6, then out at 8, then inside from 10 on: the
+    # window of 3 closes at step 14.
+    scripted = {2: 0.5, 4: 0.12, 6: 0.11, 8: 0.2, 10: 0.1, 12: 0.125, 14: 0.124, 16: 0.1}
+    stop = theory.ConvergenceStop(theory.Convergence(margin=0.25, window=3), floor)
+    assert stop.limit == pytest.approx(limit)
+    trainer = GANTrainer(config, (2,))
+    result = trainer.fit(np.random.default_rng(0).normal(size=(256, 2)).astype(np.float32),
+                         callbacks=Callbacks(
+                             evaluate=lambda step, _: {"exact_w1": scripted[step]},
+                             on_evaluation=stop))
+    assert result.stopped and stop.converged_at == 14 and int(trainer.step.numpy()) == 14
+    rows = result.evaluations.to_dict("records")
+    assert [r["step"] for r in rows] == [2, 4, 6, 8, 10, 12, 14]
+    cpu = [r["cpu_seconds"] for r in rows]
+    assert cpu == sorted(cpu) and cpu[0] > 0
+    # Gradient evaluations: every update either optimizer made, counted by Keras.
+    updates = sum(int(o.iterations.numpy()) for o in (trainer.compiled.critic_optimizer,
+                                                      trainer.compiled.generator_optimizer))
+    assert theory.compute_axis(rows[-1], 3)["gradient_evaluations"] == updates == 14 * 4
 
 
 # ----- the pipeline end to end ----------------------------------------------------------------

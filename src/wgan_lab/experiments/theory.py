@@ -89,10 +89,21 @@ class VanishingSettings:
 
 
 @section
+class Convergence:
+    """A mixture run stops early once its exact W1 has stayed within ``margin`` of the
+    real-vs-real floor (W1 <= floor x (1 + margin)) for ``window`` checks in a row."""
+
+    margin: Annotated[float, Field(ge=0)] = 0.25
+    window: Count = 3
+
+
+@section
 class MixtureSettings:
     datasets: Annotated[tuple[str, ...], Listed]  # toy datasets (data/toy.py: TOY_SOURCES)
     variants: Annotated[tuple[str, ...], Listed]  # any variant of the family
     steps: Count = 2000            # generator steps, the same for every variant
+    # null: every run trains all its steps
+    convergence: Convergence | None = None
     eval_every: Count = 200        # steps between exact-W1, coverage and critic-gap checks
     eval_samples: Annotated[int, Field(ge=2)] = 512  # generated and real points per check (exact W1)
     # The variants' optimizer on toy data (over the theory optimizer): the WGAN-GP
@@ -131,6 +142,9 @@ class TheorySettings:
     # A training optimizer section (gan/config.py), for every toy network.
     optimizer: dict[str, Any] = Field(default_factory=lambda: {
         "name": "adam", "learning_rate": 1e-3, "beta_1": 0.5, "beta_2": 0.9, "batch_size": 256})
+    # A training runtime section for every toy network: XLA and steps per call
+    # (benchmarks/toy_speed.py); distribution, precision and resume stay the toys'.
+    runtime: dict[str, Any] = Field(default_factory=dict)
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05  # verdicts: intervals at 1 - alpha (95%)
     resamples: Annotated[int, Field(ge=RESAMPLES)] = RESAMPLES  # bootstrap resamples per interval
     bootstrap_seed: int = 0
@@ -172,6 +186,10 @@ class TheorySettings:
                 family[name]
             except UnknownNameError as exc:
                 raise ConfigError(f"theory.mixtures.variants: {exc}") from None
+        unknown = sorted(set(settings.runtime) - {"jit_compile", "steps_per_call"})
+        if unknown:
+            raise ConfigError(f"theory.runtime.{unknown[0]}: only jit_compile and steps_per_call "
+                              f"can change for the toy networks")
         unknown = sorted(set(settings.mixtures.overrides) - set(family))
         if unknown:
             raise ConfigError(f"theory.mixtures.overrides.{unknown[0]}: not a variant (known: "
@@ -200,7 +218,7 @@ class TheorySettings:
                   "schedule": {"log_every": 100, "sample_every": 10**9,
                                "checkpoint_every": 10**9, "n_sample_images": 256,
                                **(schedule or {})},
-                  "runtime": {"distribution": "default", "precision": "float32",
+                  "runtime": {**self.runtime, "distribution": "default", "precision": "float32",
                               "resume": "never"}}
         return TrainingConfig.from_params(params, prefix=where)
 
@@ -507,18 +525,21 @@ def train_mixtures(settings: TheorySettings, family: Registry,
                 return row
 
             initial = evaluate(0, trainer.sampling_generator)
-            curves.append({"dataset": dataset, "variant": variant, "seed": seed, "step": 0,
-                           "wasserstein_loss": wasserstein, **initial})
-            result = trainer.fit(train, callbacks=Callbacks(evaluate=evaluate),
-                                 budget=Budget("steps", s.steps),
+            run = {"dataset": dataset, "variant": variant, "seed": seed,
+                   "wasserstein_loss": wasserstein}
+            curves.append({**run, "step": 0, "cpu_seconds": 0.0, "gradient_evaluations": 0,
+                           **initial})
+            stop = ConvergenceStop(s.convergence, floor) if s.convergence else None
+            result = trainer.fit(train, budget=Budget("steps", s.steps),
+                                 callbacks=Callbacks(evaluate=evaluate, on_evaluation=stop),
                                  label=f"{variant} on {dataset}, seed {seed}")
             for row in result.evaluations.to_dict("records"):
-                curves.append({"dataset": dataset, "variant": variant, "seed": seed,
-                               "wasserstein_loss": wasserstein,
+                curves.append({**run, **compute_axis(row, config.objective.n_critic),
                                **{k: v for k, v in row.items() if k != "seconds"}})
+            curves[-1]["converged_at"] = stop.converged_at if stop else None
             final = curves[-1]
-            runs.end({k: float(v) for k, v in final.items()
-                      if k not in ("dataset", "variant", "seed", "step", "wasserstein_loss")})
+            runs.end({k: float(v) for k, v in final.items() if v is not None and k not in
+                      ("dataset", "variant", "seed", "step", "wasserstein_loss")})
             if seed == settings.seeds[0]:
                 fake = np.asarray(trainer.sampling_generator(tf.constant(z), training=False))
                 samples += [{"dataset": dataset, "variant": variant, "x": float(x), "y": float(y)}
@@ -528,6 +549,33 @@ def train_mixtures(settings: TheorySettings, family: Registry,
     curves_table = pd.DataFrame(curves)
     finals = curves_table.sort_values("step").groupby(["dataset", "variant", "seed"]).tail(1)
     return curves_table, finals.reset_index(drop=True), pd.DataFrame(samples)
+
+
+def compute_axis(row: dict[str, Any], n_critic: int) -> dict[str, float]:
+    """Where an evaluation falls on the compute axes: the training's CPU seconds, and
+    the gradient evaluations so far, each generator step being ``n_critic`` critic
+    updates and one generator update (a penalty's second backward pass is inside a
+    critic update, so it costs CPU seconds, not evaluations)."""
+    return {"cpu_seconds": float(row["cpu_seconds"]),
+            "gradient_evaluations": int(row["step"]) * (n_critic + 1)}
+
+
+class ConvergenceStop:
+    """``Callbacks.on_evaluation`` that stops a mixture run once its exact W1 has stayed
+    within the margin of the real-vs-real floor for ``window`` checks in a row, and
+    records the step where that window ended."""
+
+    def __init__(self, settings: Convergence, floor: float) -> None:
+        self.limit = floor * (1 + settings.margin)
+        self.window = settings.window
+        self.inside = 0
+        self.converged_at: int | None = None
+
+    def __call__(self, step: int, spent: dict[str, float], scores: dict[str, float]) -> bool:
+        self.inside = self.inside + 1 if scores["exact_w1"] <= self.limit else 0
+        if self.inside >= self.window and self.converged_at is None:
+            self.converged_at = step
+        return self.converged_at is not None
 
 
 # ----- 4. clipping against the penalty --------------------------------------------

@@ -375,7 +375,8 @@ class GANTrainer:
                     if callbacks.evaluate and (check_now or schedule.eval_every and (
                             step % schedule.eval_every == 0 or final)):
                         scores = callbacks.evaluate(step, self.sampling_generator)
-                        evaluations.append({"step": step, "seconds": spent["seconds"], **scores})
+                        evaluations.append({"step": step, "seconds": spent["seconds"],
+                                            "cpu_seconds": spent["cpu_seconds"], **scores})
                         if (store is not None and "fid" in scores
                                 and store.save_best(step, scores["fid"], "fid")):
                             logger.info("%s step %d: best FID so far, %.3f", config.variant,

@@ -39,6 +39,10 @@ FIGURES = {
                     "samples at each evaluation after the first steps, per Wasserstein-loss run."),
     "mixture_samples": ("T6", "Generated samples (first seed, blue) over the real data "
                         "(grey) after the equal budget."),
+    "compute_axes": ("T6", "Every mixture run (one line each, coloured by variant): exact W1 "
+                     "over the real-vs-real floor, share of modes covered and high-quality "
+                     "share, against generator steps, CPU seconds of training and gradient "
+                     "evaluations (critic plus generator updates)."),
 }
 
 
@@ -189,6 +193,37 @@ def _surfaces_figure(surfaces: pd.DataFrame):
     return _grid(list(surfaces["constraint"].unique()), list(surfaces["dataset"].unique()), draw)
 
 
+COMPUTE_AXES = {"step": "generator steps", "cpu_seconds": "CPU seconds of training",
+                "gradient_evaluations": "gradient evaluations"}
+
+
+def _compute_axes_figure(curves: pd.DataFrame):
+    measures = {"w1_over_floor": "exact W1 / floor", "mode_share": "share of modes covered",
+                "high_quality": "high-quality share"}
+    curves = curves.assign(w1_over_floor=curves["exact_w1"] / curves["w1_floor"],
+                           mode_share=curves.get("modes_covered", np.nan)
+                           / curves.get("n_modes", np.nan))
+    axes_present = [a for a in COMPUTE_AXES if a in curves]
+    fig, grid = plt.subplots(len(measures), len(axes_present), squeeze=False,
+                             figsize=(4 * len(axes_present), 2.8 * len(measures)))
+    colours = {v: f"C{i}" for i, v in enumerate(curves["variant"].unique())}
+    for row, (measure, words) in enumerate(measures.items()):
+        for col, axis in enumerate(axes_present):
+            ax = grid[row][col]
+            for (variant, _, _), run in curves.groupby(["variant", "dataset", "seed"], sort=False):
+                ax.plot(run[axis], run[measure], color=colours[variant], alpha=0.5, lw=1)
+            if measure == "w1_over_floor":
+                ax.set_yscale("log")
+            ax.set_xlabel(COMPUTE_AXES[axis])
+            if col == 0:
+                ax.set_ylabel(words)
+    for variant, colour in colours.items():
+        grid[0][-1].plot([], [], color=colour, label=variant)
+    grid[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def _samples_figure(samples: pd.DataFrame):
     def draw(ax, dataset: str, variant: str) -> None:
         real = toy_samples(dataset, 1000, 0)
@@ -214,10 +249,23 @@ def theory_figures(tables: TheoryTables, gaussian_curves: pd.DataFrame,
             "lipschitz_gradients": _layer_gradients_figure(lipschitz_layers),
             "value_surfaces": _surfaces_figure(value_surfaces),
             "w1_tracking": _tracking_figure(tables.mixture_curves),
-            "mixture_samples": _samples_figure(mixture_samples)}
+            "mixture_samples": _samples_figure(mixture_samples),
+            "compute_axes": _compute_axes_figure(tables.mixture_curves)}
 
 
 # ----- tables and pages -------------------------------------------------------------
+def mixtures_budget(settings: TheorySettings) -> str:
+    """The mixtures' budget in words, for the report's first lines."""
+    s = settings.mixtures
+    text = f"mixtures {s.steps:,} generator steps per run"
+    if s.convergence:
+        text += (f", or fewer where the run converged (exact W1 within "
+                 f"{s.convergence.margin:.0%} of the real-vs-real floor for "
+                 f"{s.convergence.window} checks in a row, every {s.eval_every:,} steps)")
+    return text
+
+
+
 def mixtures_table(finals: pd.DataFrame, settings: TheorySettings) -> pd.DataFrame:
     """Per dataset and variant, in the settings' order: median over seeds of each final
     measure, with n."""
@@ -244,8 +292,8 @@ def build_theory_report(tables: TheoryTables, settings: TheorySettings, figures:
     intro = (f"Seeds {list(settings.seeds)} (vanishing gradients: {list(settings.vanishing.seeds)}); "
              f"verdicts from {1 - settings.alpha:.0%} bootstrap intervals (CI) of the mean of "
              f"per-seed paired values ({settings.resamples} resamples), n beside each. Toy networks: the points MLP "
-             f"{list(settings.hidden_units)}, latent {settings.latent_dim}; mixtures "
-             f"{settings.mixtures.steps} generator steps per run.")
+             f"{list(settings.hidden_units)}, latent {settings.latent_dim}; "
+             f"{mixtures_budget(settings)}.")
     md = ["# From GAN to WGAN, measured where the truth is known", "", intro, "",
           "## Verdicts", "", markdown_table(verdicts_frame), ""]
     body = [f"<h1>From GAN to WGAN, measured where the truth is known</h1><p>{html.escape(intro)}</p>",
