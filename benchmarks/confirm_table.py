@@ -45,7 +45,7 @@ def main() -> None:
         done = [t for t in trials if t.state.name == "COMPLETE" and "result" in t.user_attrs]
         results[variant] = {
             "seeds": sorted(int(t.params["seed"]) for t in done),
-            "pending": len({t.params.get("seed") for t in trials} - {t.params["seed"] for t in done}),
+            "pending": sum(t.state.name in ("WAITING", "RUNNING") for t in trials),
             "steps": sorted({int(t.user_attrs["result"]["steps"]) for t in done}),
             "train_minutes": [t.user_attrs["result"]["train_seconds"] / 60 for t in done],
             **{m: [float(t.user_attrs["result"]["metrics"][m]) for t in done] for m in METRICS}}

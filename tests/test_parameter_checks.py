@@ -8,14 +8,19 @@ import pytest
 from wgan_lab import wiring
 from wgan_lab.core import ConfigError
 from wgan_lab.parameter_checks import BLOCK_CHECKS, check_parameters
+from wgan_lab.scoring import ScoreSourceError
 from wgan_lab.variants import family, load_parameters
 
 
 @pytest.mark.parametrize("env", [None, "quick"])
 def test_the_configured_parameters_pass(env):
     parameters = load_parameters(env=env)
-    check_parameters([*BLOCK_CHECKS, *(f"{v}.training" for v in family(parameters))],
-                     parameters)
+    # `score` names what to score at run time (--params=source=...): without it the
+    # evaluate pipeline refuses to start.
+    check_parameters([*(b for b in BLOCK_CHECKS if b != "score"),
+                      *(f"{v}.training" for v in family(parameters))], parameters)
+    with pytest.raises(ScoreSourceError, match=r"^score\.source: name a generator"):
+        check_parameters(["score"], parameters)
 
 
 @pytest.mark.parametrize("path, value, message", [

@@ -13,6 +13,7 @@ from typing import Any
 from wgan_lab.core import Registry, settings_from
 from wgan_lab.data.processing import ProcessingSettings
 from wgan_lab.evaluation.evaluate import EvaluationSettings, GenerateSettings
+from wgan_lab.scoring import ScoreSettings, check_source
 from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.experiments.store import check_database_url, storage_url
 from wgan_lab.experiments.seeds import StudySettings
@@ -28,6 +29,11 @@ def _check_tune(block: Any, parameters: dict[str, Any]) -> None:
                        "tune.storage")
 
 
+def _check_score(block: Any, parameters: dict[str, Any]) -> None:
+    settings = settings_from(ScoreSettings, block or {}, "score")
+    check_source(settings.source, settings.dataset)
+
+
 def _check_study(block: Any, parameters: dict[str, Any]) -> None:
     settings = StudySettings.from_params(block or {}, family(parameters))
     check_database_url(storage_url(settings.storage, settings.credentials, "study.credentials"),
@@ -38,6 +44,7 @@ def _check_study(block: Any, parameters: dict[str, Any]) -> None:
 BLOCK_CHECKS: Registry[Callable[[Any, dict[str, Any]], None]] = Registry("parameter block", {
     "tune": _check_tune,
     "study": _check_study,
+    "score": _check_score,
     "evaluation": lambda block, parameters: settings_from(EvaluationSettings, block, "evaluation"),
     "data_processing": lambda block, parameters: settings_from(ProcessingSettings, block,
                                                                "data_processing"),

@@ -24,6 +24,7 @@ from wgan_lab.experiments.seeds import StudySettings
 from wgan_lab.experiments.theory import TheorySettings
 from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.gan.regularizers import REGULARIZERS
+from wgan_lab.scoring import ScoreSettings
 from wgan_lab.tracking import ModelRegistrySettings
 from wgan_lab.variants import BY_DATASET, CompareSettings, load_parameters
 
@@ -41,6 +42,8 @@ BLOCKS: dict[str, tuple[str, type, str]] = {
     "The study (`study`)": ("study", StudySettings, "study.md"),
     "Comparison (`compare`)": ("compare", CompareSettings, "pipelines.md"),
     "Generating images (`generate`)": ("generate", GenerateSettings, "pipelines.md"),
+    "Scoring generators and samples made elsewhere (`score`)": ("score", ScoreSettings,
+                                                                "evaluation.md"),
     "Model registry (`model_registry`)": ("model_registry", ModelRegistrySettings, "mlflow.md"),
     "Theory (`theory`)": ("theory", TheorySettings, "theory.md"),
 }

@@ -8,6 +8,8 @@ evaluation. ``compare``: the variants in ``compare.variants`` and the report.
 ``study``: every variant of ``study.variants`` with every seed of
 ``study.seeds``, compared with statistics; ``study_report``: its report from
 the job store.
+``evaluate``: a generator or samples made elsewhere (``score.source``), scored by
+the same protocol.
 ``theory``: the argument for WGAN measured on toy data, where the true
 distances are known (closed forms, exact W1), with verdicts and its report.
 ``__default__`` is ``compare``.
@@ -40,6 +42,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["tune_report"] = tuning.create_report_pipeline()
     pipelines["study"] = ingest + features + study.create_pipeline()
     pipelines["study_report"] = study.create_report_pipeline()
+    pipelines["evaluate"] = ingest + features + evaluation.create_score_pipeline()
     pipelines["theory"] = theory.create_pipeline()
     pipelines["__default__"] = pipelines["compare"]
     return pipelines

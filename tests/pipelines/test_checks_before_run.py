@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import mlflow
+import numpy as np
 import pytest
 
 from tests.configs import tiny_training
@@ -24,6 +25,10 @@ CASES = {
                         "sqlite:///path.db or postgresql://user@host/db"),
     "theory clip value": (["--pipelines=theory", "--params=theory.lipschitz.clip_values=0.01+0"],
                           "Error: theory.lipschitz.clip_values: must be greater than 0.0 (got '0')"),
+    # A file made elsewhere, for the evaluate pipeline (the fixture writes it).
+    "samples of another size": (["--pipelines=evaluate", "--params=source=cifar_like.npz"],
+                                "Error: cifar_like.npz: wrong image size: 32x32x3, where the "
+                                "dataset's images are 28x28x1"),
     # MySQL's default driver is not a dependency: its absence is what a user meets.
     "missing driver": (["--pipelines=tune", "--params=tune.storage=mysql://lab:s3cret@127.0.0.1/jobs"],
                        "Error: tune.storage: the database driver for mysql:// is not installed "
@@ -40,6 +45,7 @@ def failed_runs(tmp_path_factory):
     for name, (args, _) in CASES.items():
         project = copy_project(tmp_path_factory.mktemp("checks") / "project")
         write_idx_source(project / "data/01_raw/mnist", n_train=40, n_test=10)
+        np.savez(project / "cifar_like.npz", images=np.zeros((4, 32, 32, 3), np.uint8))
         env = {**os.environ, "DO_NOT_TRACK": "1",
                "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
         runs[name] = (project, subprocess.Popen(

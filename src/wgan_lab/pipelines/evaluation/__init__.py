@@ -1,4 +1,5 @@
-"""The domain feature space, the real-data floor, and per-variant metrics."""
-from .pipeline import create_feature_space_pipeline, create_pipeline
+"""The domain feature space, the real-data floor, per-variant metrics, and the
+scoring of generators or samples made elsewhere."""
+from .pipeline import create_feature_space_pipeline, create_pipeline, create_score_pipeline
 
-__all__ = ["create_feature_space_pipeline", "create_pipeline"]
+__all__ = ["create_feature_space_pipeline", "create_pipeline", "create_score_pipeline"]

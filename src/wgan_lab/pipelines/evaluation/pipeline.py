@@ -2,7 +2,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import (evaluate_variant, fit_feature_space, promote_best_generator, real_floor,
-                    summarize_run, track_metrics)
+                    score_source, summarize_run, track_metrics)
 
 
 def create_feature_space_pipeline() -> Pipeline:
@@ -56,3 +56,16 @@ def create_pipeline(variant: str) -> Pipeline:
     return Pipeline(template, namespace=variant,
                     inputs={"feature_space", "test_images"},
                     parameters={"params:evaluation", "params:model_registry"})
+
+
+def create_score_pipeline() -> Pipeline:
+    """A generator or samples made elsewhere (``score.source``) on the declared protocol."""
+    return Pipeline([
+        Node(
+            score_source,
+            inputs=["params:score", "feature_space", "test_images", "real_floor_metrics",
+                    "params:evaluation"],
+            outputs=["score_metrics", "score_report"],
+            name="score_source",
+        ),
+    ])
