@@ -2,12 +2,16 @@
 real images score near the real floor, whatever file they come in; bad files are
 refused in one line naming the file and the problem (the pipeline refuses them
 before any work: test_checks_before_run)."""
+import json
+
 import keras
+import mlflow
 import numpy as np
 import pytest
 from PIL import Image
 from scipy import linalg
 
+from tests.conftest import run_pipeline, write_idx_source
 from wgan_lab.data.processing import to_unit_range
 from wgan_lab.data.sources import FetchOptions, read_source as read_dataset
 from wgan_lab.evaluation.evaluate import Protocol, subsample
@@ -79,3 +83,20 @@ def test_bad_files_are_refused_in_one_line_naming_the_file(tmp_path):
         check_source(str(tmp_path / "colour.keras"), "mnist")
     with pytest.raises(ScoreSourceError, match=r"nowhere\.npz: no such file or folder"):
         check_source(str(tmp_path / "nowhere.npz"), "mnist")
+
+
+def test_the_evaluate_pipeline_writes_the_metrics_a_report_and_an_mlflow_run(kedro_project):
+    arrays = write_idx_source(kedro_project / "data/01_raw/mnist", n_train=200, n_test=60)
+    source = kedro_project / "made_elsewhere.npz"
+    np.savez(source, images=arrays["train_images"][:50])
+    run_pipeline(kedro_project, "evaluate", env="quick", params={"source": str(source)})
+    folder = kedro_project / "data/08_reporting/mnist-quick/scored"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["source"] == str(source) and metrics["n_fake"] == 50
+    report = (folder / "report.md").read_text()
+    assert report.startswith(f"# Scored: {source}") and f"| fid | {metrics['fid']:.4g} |" in report
+    client = mlflow.MlflowClient()
+    [run] = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                               f"tags.scored_source = '{source}'")
+    assert run.data.metrics["protocol_fid"] == pytest.approx(metrics["fid"])
+    assert "scored/report.md" in {a.path for a in client.list_artifacts(run.info.run_id, "scored")}

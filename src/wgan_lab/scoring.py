@@ -230,3 +230,15 @@ def score(read, source: str, real: np.ndarray, extractor, protocol) -> dict[str,
         result["label_accuracy"] = float(np.mean(features[1].argmax(axis=1)
                                                  == read.labels[keep]))
     return result
+
+
+def score_report(source: str, metrics: dict[str, Any], floor: dict[str, Any], protocol,
+                 features: str) -> str:
+    """The scored metrics beside the real floor (training against test images), as Markdown."""
+    rows = [f"| {name} | {value:.4g} | {floor.get(name, float('nan')):.4g} |"
+            for name, value in metrics.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    return "\n".join([f"# Scored: {source}", "",
+                      f"Protocol: {protocol.__dict__}; features: {features}.", "",
+                      "| metric | scored | real floor (train vs test) |", "|---|---|---|",
+                      *rows, ""])

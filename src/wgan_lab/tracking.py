@@ -231,6 +231,16 @@ def log_protocol_metrics(run_id: str | None, variant: str, metrics: dict[str, An
         log(parent, protocol_metrics(metrics, prefix=f"{variant}."))
 
 
+def log_scored_source(source: str, metrics: dict[str, Any], report: str) -> None:
+    """A scored generator or sample file into the active MLflow run (the kedro run's):
+    the source as a tag, the protocol's metrics, the report as an artifact."""
+    if mlflow.active_run() is None:
+        return
+    mlflow.set_tag("scored_source", source)
+    mlflow.log_metrics(protocol_metrics(metrics))
+    mlflow.log_text(report, "scored/report.md")
+
+
 def log_text_artifacts(files: dict[str, str]) -> None:
     """Text files (reports, parameter blocks) into the active MLflow run, if any."""
     if mlflow.active_run() is None:

@@ -8,10 +8,10 @@ import numpy as np
 
 from wgan_lab.evaluation.evaluate import Protocol, compute_metrics, evaluate_generator, subsample
 from wgan_lab.evaluation.feature_space import FeatureSpace, fit_feature_space
-from wgan_lab.scoring import read_source, score
+from wgan_lab.scoring import read_source, score, score_report
 from wgan_lab.core import settings_from
-from wgan_lab.tracking import (ModelRegistrySettings, log_protocol_metrics, promote_if_best,
-                               registered_model_name)
+from wgan_lab.tracking import (ModelRegistrySettings, log_protocol_metrics, log_scored_source,
+                               promote_if_best, registered_model_name)
 
 __all__ = ["evaluate_variant", "fit_feature_space", "promote_best_generator", "real_floor",
            "score_source", "summarize_run", "track_metrics"]
@@ -80,21 +80,11 @@ def score_source(settings: dict[str, Any], space: FeatureSpace, test_images: np.
                  ) -> tuple[dict[str, Any], str]:
     """A generator or samples made elsewhere, on the declared protocol: its metrics
     (into the run's MLflow run too) and a short report beside the real floor."""
-    import mlflow
-
     source = str(settings["source"])
     protocol = Protocol(**evaluation["protocol"])
     metrics = score(read_source(source), source, test_images, space.extractor, protocol)
     logger.info("Scored %s: %s", source, {k: round(v, 4) if isinstance(v, float) else v
                                           for k, v in metrics.items()})
-    if mlflow.active_run() is not None:
-        mlflow.set_tag("scored_source", source)
-        mlflow.log_metrics({f"protocol_{k}": float(v) for k, v in metrics.items()
-                            if isinstance(v, (int, float))})
-    rows = [f"| {name} | {value:.4g} | {real_floor_metrics.get(name, float('nan')):.4g} |"
-            for name, value in metrics.items() if isinstance(value, (int, float))]
-    report = "\n".join([f"# Scored: {source}", "",
-                        f"Protocol: {protocol.__dict__}; features: {space.description}.", "",
-                        "| metric | scored | real floor (train vs test) |", "|---|---|---|",
-                        *rows, ""])
+    report = score_report(source, metrics, real_floor_metrics, protocol, space.description)
+    log_scored_source(source, metrics, report)
     return {"source": source, **metrics}, report
