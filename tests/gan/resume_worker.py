@@ -9,7 +9,7 @@ kill: ``none``; ``eval:<step>`` (inside the in-training evaluation of that step)
 line: a graceful stop, exit 130 / 143); ``twice:<step>`` (SIGINT twice at once: the
 second exits without saving).
 Without a kill it saves the whole final state: every checkpointed variable, the
-history and the evaluations (timing columns dropped: wall clock differs).
+history and the evaluations (timing columns dropped: wall clock and CPU time differ).
 """
 import os
 import signal
@@ -84,7 +84,7 @@ def main():
     np.savez(out, **state, resumed_from=result.resumed_from,
              history=result.history.drop(columns=["seconds", "images_per_sec"]).to_numpy(),
              history_columns=np.array(result.history.columns),
-             evaluations=result.evaluations.drop(columns=["seconds"]).to_numpy())
+             evaluations=result.evaluations.drop(columns=["seconds", "cpu_seconds"]).to_numpy())
 
 
 if __name__ == "__main__":
