@@ -1,7 +1,7 @@
 """Generators and samples made elsewhere, scored by the project's protocol (beside
 ``tracking``: an MLflow model URI is one of the things it reads).
 
-``kedro run --pipelines=evaluate --params=source=<file or URI>`` reads one of the
+``kedro run --pipelines=evaluate --params=source=<path-or-uri>`` reads one of the
 ``SCORED_SOURCES``: a Keras generator (``.keras``), an MLflow model URI
 (``models:/...``, ``runs:/...``), an ``.npz`` of images (and optionally labels),
 or a folder of PNGs. ``check_source`` runs before any work and says in one line
