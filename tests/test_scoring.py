@@ -52,6 +52,36 @@ def test_real_images_in_an_npz_or_pngs_score_the_real_floor(shared_mnist, quick_
     assert metrics["n_fake"] == 1000
 
 
+@pytest.mark.integration
+def test_labelled_real_samples_score_cas_equal_to_the_real_trained_classifier(
+        shared_mnist, quick_mnist_extractor, tmp_path):
+    """Real training images with their own labels, scored as samples: CAS (the recipe
+    trained on them, tested on the real test images) is the accuracy of that recipe
+    trained on real data, and the class accuracy is the domain classifier's per-class
+    accuracy on them."""
+    from wgan_lab.evaluation.features import ClassifierConfig, train_classifier
+
+    splits = read_dataset("mnist", shared_mnist, FetchOptions(download=False))
+    extractor, _ = quick_mnist_extractor
+    protocol = Protocol(n_samples=1000, kid_subsets=5, kid_subset_size=500)
+    recipe = ClassifierConfig(epochs=1, batch_size=128)
+    train, labels = splits.train_images[:1000], splits.train_labels[:1000].astype(np.int64)
+    np.savez(tmp_path / "labelled.npz", images=train, labels=labels)
+    test = to_unit_range(splits.test_images)
+    metrics = score(read_source(str(tmp_path / "labelled.npz")), "labelled.npz", test,
+                    extractor, protocol, splits.test_labels, recipe)
+
+    keep = subsample(np.arange(len(test)), 1000, protocol.seed)
+    _, real_trained = train_classifier(to_unit_range(train), labels, test[keep],
+                                       splits.test_labels[keep], recipe)
+    assert metrics["cas"] == pytest.approx(real_trained, abs=1e-6)
+    predicted = extractor(to_unit_range(train))[1].argmax(axis=1)
+    per_class = [np.mean(predicted[labels == c] == c) for c in range(10)]
+    assert metrics["class_accuracy"] == pytest.approx(np.mean(per_class))
+    assert metrics["class_accuracy_worst"] == pytest.approx(min(per_class))
+    assert metrics["intra_fid"] > 0 and metrics["intra_fid_worst"] >= metrics["intra_fid"]
+
+
 def test_bad_files_are_refused_in_one_line_naming_the_file(tmp_path):
     cases = {
         "size.npz": (dict(images=np.zeros((4, 32, 32), np.uint8)), "wrong image size: 32x32x1"),

@@ -207,16 +207,19 @@ def check_source(source: str, dataset: str) -> None:
                DATASET_CLASSES.get(dataset))
 
 
-def score(read, source: str, real: np.ndarray, extractor, protocol) -> dict[str, float]:
+def score(read, source: str, real: np.ndarray, extractor, protocol,
+          real_labels: np.ndarray | None = None, recipe=None) -> dict[str, float]:
     """The protocol's metrics of what ``read_source`` gave against the ``real`` test
     images: a generator's ``n_samples`` draws, or ``n_samples`` of the samples (all of
-    them when fewer). With labels, the share of samples the domain classifier puts in
-    their labelled class (``label_accuracy``)."""
+    them when fewer). With the test images' ``real_labels``, labelled samples and a
+    conditional generator get the labelled metrics too (class accuracy, intra-class
+    FID, and CAS with the classifier ``recipe``)."""
     from wgan_lab.evaluation.evaluate import compute_metrics, evaluate_generator, subsample
 
     check_read(read, source, tuple(real.shape[1:]), None)
     if not isinstance(read, Samples):
-        result, _ = evaluate_generator(read, real, extractor, protocol, description="Scoring")
+        result, _ = evaluate_generator(read, real, extractor, protocol, description="Scoring",
+                                       real_labels=real_labels, recipe=recipe)
         return result
     n = min(protocol.n_samples, len(read.images), len(real))
     keep = (np.sort(np.random.default_rng(protocol.seed + 2).choice(len(read.images), n,
@@ -224,12 +227,12 @@ def score(read, source: str, real: np.ndarray, extractor, protocol) -> dict[str,
             if n < len(read.images) else np.arange(n))
     fake = read.images[keep]
     features = extractor(fake) if extractor is not None else None
-    result = compute_metrics(subsample(real, n, protocol.seed), fake, extractor, protocol,
-                             fake_features=features)
-    if read.labels is not None and features is not None and features[1] is not None:
-        result["label_accuracy"] = float(np.mean(features[1].argmax(axis=1)
-                                                 == read.labels[keep]))
-    return result
+    labelled = read.labels is not None and real_labels is not None
+    test = subsample(np.arange(len(real)), n, protocol.seed)
+    return compute_metrics(real[test], fake, extractor, protocol, fake_features=features,
+                           real_labels=real_labels[test] if labelled else None,
+                           fake_labels=read.labels[keep] if labelled else None,
+                           recipe=recipe if labelled else None)
 
 
 def score_report(source: str, metrics: dict[str, Any], floor: dict[str, Any], protocol,

@@ -22,6 +22,7 @@ import pandas as pd
 import tensorflow as tf
 
 from wgan_lab.core import ProjectError, masked_url, section
+from wgan_lab.gan.conditioning import LABEL_INPUT, generator_classes
 from wgan_lab.experiments.store import (KEDRO_RUN_ID_ATTR, RUN_ID_ATTR, RunCallbacks,
                                         check_database_url)
 from wgan_lab.visualize import image_grid
@@ -148,7 +149,11 @@ def log_trained_generator(run_id: str | None, generator, history: pd.DataFrame,
     try:
         mlflow.log_table(history, artifact_file="training_history.json")
         noise = np.random.default_rng(0).standard_normal((2, latent_dim)).astype(np.float32)
-        signature = mlflow.models.infer_signature(noise, np.asarray(generator(noise)))
+        example = noise
+        if generator_classes(generator):
+            # A conditional generator is asked for a class per image: its signature says so.
+            example = {"z": noise, LABEL_INPUT: np.zeros(2, np.int32)}
+        signature = mlflow.models.infer_signature(example, np.asarray(generator(example)))
         # Declared requirements spare MLflow inferring them in a subprocess.
         info = mlflow.keras.log_model(generator, name="generator", signature=signature,
                                       registered_model_name=registered_name,
@@ -391,12 +396,12 @@ class RunTracker:
             self.child_id, metrics=[mlflow.entities.Metric(f"budget_{budget}/{k}", v, now, 0)
                                     for k, v in protocol_metrics(metrics).items()]))
 
-    def samples(self, step: int, images: np.ndarray) -> None:
+    def samples(self, step: int, images: np.ndarray, columns: int | None = None) -> None:
         """A grid of generated images at ``step`` (the run's ``samples`` image series)."""
         if self.child_id is None:
             return
         self._safe(f"samples of step {step}", lambda: self.client.log_image(
-            self.child_id, image_grid(images), key="samples", step=step))
+            self.child_id, image_grid(images, columns), key="samples", step=step))
 
     def end(self, state: str, final: dict[str, float]) -> None:
         if self.child_id is None:

@@ -25,3 +25,15 @@ def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2)
         top, left = padding + r * (h + padding), padding + col * (w + padding)
         canvas[top : top + h, left : left + w] = image
     return Image.fromarray(canvas[..., 0] if c == 1 else canvas)
+
+
+def class_rows(images: np.ndarray, labels: np.ndarray, per_class: int = 8) -> Image.Image:
+    """A grid with one row per class present in ``labels``: its first ``per_class`` images."""
+    rows = [np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)]
+    columns = max(len(r) for r in rows)
+    picked = [images[r] for r in rows]
+    blank = np.full((1, *images.shape[1:]), 1.0 if images.dtype != np.uint8 else 255,
+                    images.dtype)
+    # A class with fewer images than the widest row is padded with blank (white) cells.
+    padded = [np.concatenate([p, np.repeat(blank, columns - len(p), axis=0)]) for p in picked]
+    return image_grid(np.concatenate(padded), columns)

@@ -137,7 +137,8 @@ def test_fingerprint_hashes_whole_result_sections_and_nothing_else(section):
     base = tiny("wgan_gp")
     changed = {"architecture": "dcgan", "hidden_units": [7], "critic_norm": "layer", "loss": "hinge",
                "regularizer": "r1", "name": "sgd", "distribution": "mirrored", "precision": "float32",
-               "resume": "never", "jit_compile": True, "critic_learning_rate": 0.5}
+               "resume": "never", "jit_compile": True, "critic_learning_rate": 0.5,
+               "conditioning": "projection"}
     section_values = base.as_dict()[section]
     for name, value in section_values.items():
         new = changed.get(name, value * 2 + 1 if isinstance(value, (int, float)) else value)

@@ -13,7 +13,7 @@ def code_path(name: str) -> tuple:
     config = tiny(name)
     return (config.objective.loss, config.objective.regularizer, config.model.architecture,
             config.model.critic_norm, config.optimizer.name, config.optimizer.ema_decay > 0,
-            config.objective.n_critic > 1)
+            config.objective.n_critic > 1, config.model.conditioning)
 
 
 # One variant of conf/base per code path (test_wiring checks every variant's loss
@@ -36,10 +36,13 @@ def images():
 def test_each_variant_trains_and_reports(variant, images, tmp_path):
     config = case(variant)
     steps, grids = [], []
-    trainer = GANTrainer(config, images.shape[1:])
+    # Conditional variants train on labels of 4 classes: one sample of each in a grid.
+    trainer = GANTrainer(config, images.shape[1:], n_classes=4)
+    labels = np.arange(len(images)) % 4
     result = trainer.fit(
         images, tmp_path, Callbacks(on_step=lambda s, row: steps.append(s),
-                                    on_samples=lambda s, x: grids.append((s, x.shape))))
+                                    on_samples=lambda s, x: grids.append((s, x.shape))),
+        labels=labels)
     assert steps == [2, 4, 6]
     assert grids == [(3, (4, 8, 8, 1)), (6, (4, 8, 8, 1))]
     assert list(result.history["step"]) == [2, 4, 6]

@@ -114,8 +114,25 @@ def critic_loss(step: TrainingStep, real, fake, draws) -> float:
     return float(metrics["critic_loss"])
 
 
+# The conditional variants: the conditioning each adds to its unconditional default,
+# whose loss, penalty and optimizer it keeps (their step: tests/gan/test_conditioning.py).
+CONDITIONAL = {"cgan": ("gan", "concat"), "acgan": ("gan", "auxiliary"),
+               "cwgan_gp": ("wgan_gp", "projection")}
+
+
 def test_every_configured_variant_is_in_the_table():
-    assert sorted(variants()) == sorted(PAPER_OBJECTIVES)
+    assert sorted(variants()) == sorted([*PAPER_OBJECTIVES, *CONDITIONAL])
+
+
+@pytest.mark.parametrize("variant", sorted(CONDITIONAL))
+def test_a_conditional_variant_is_its_default_plus_the_conditioning(variant):
+    base, conditioning = CONDITIONAL[variant]
+    config, default = tiny(variant).as_dict(), tiny(base).as_dict()
+    assert config["model"].pop("conditioning") == conditioning
+    assert default["model"].pop("conditioning") == "none"
+    for values in (config, default):
+        values.pop("variant")
+    assert config == default
 
 
 @pytest.mark.parametrize("variant", sorted(PAPER_OBJECTIVES))

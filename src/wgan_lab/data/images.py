@@ -42,3 +42,11 @@ class ImageSplits:
     @property
     def labelled(self) -> bool:
         return bool(self.class_names)
+
+
+def class_count(labels: np.ndarray) -> int:
+    """How many classes ``labels`` index (0 when unlabelled): the largest label plus one."""
+    labels = np.asarray(labels)
+    if not len(labels) or (labels == UNLABELLED).any():
+        return 0
+    return int(labels.max()) + 1

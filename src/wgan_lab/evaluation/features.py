@@ -138,8 +138,10 @@ class _ProgressCallback(keras.callbacks.Callback):
 
 
 def train_classifier(train_images, train_labels, test_images, test_labels,
-                     config: ClassifierConfig) -> tuple[keras.Model, float]:
-    """Train the domain classifier; returns it and its test accuracy."""
+                     config: ClassifierConfig, description: str = "Domain classifier"
+                     ) -> tuple[keras.Model, float]:
+    """Train the domain classifier (or another of its recipe); returns it and its test
+    accuracy."""
     keras.utils.set_random_seed(config.seed)
     n_classes = int(max(train_labels.max(), test_labels.max() if len(test_labels) else 0)) + 1
     model = build_classifier(train_images.shape[1:], n_classes, config.feature_dim,
@@ -148,13 +150,23 @@ def train_classifier(train_images, train_labels, test_images, test_labels,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     batches_per_epoch = -(-len(train_images) // config.batch_size)
-    with Progress("Domain classifier training", config.epochs * batches_per_epoch,
+    with Progress(f"{description} training", config.epochs * batches_per_epoch,
                   "batches") as progress:
         model.fit(train_images, train_labels, batch_size=config.batch_size, epochs=config.epochs,
                   shuffle=True, verbose=0, callbacks=[_ProgressCallback(progress)])
     accuracy = float(model.evaluate(test_images, test_labels, batch_size=500, verbose=0)[1])
-    logger.info("Domain classifier: test accuracy %.4f", accuracy)
+    logger.info("%s: test accuracy %.4f", description, accuracy)
     return model, accuracy
+
+
+def classification_accuracy_score(images: np.ndarray, labels: np.ndarray,
+                                  test_images: np.ndarray, test_labels: np.ndarray,
+                                  recipe: ClassifierConfig,
+                                  description: str = "CAS classifier") -> float:
+    """CAS (Ravuri & Vinyals 2019): a classifier of ``recipe`` trained on ``images`` and
+    ``labels`` alone (generated ones, or real ones for the baseline), its accuracy on
+    the real test set."""
+    return train_classifier(images, labels, test_images, test_labels, recipe, description)[1]
 
 
 def load_or_train_classifier(cache_dir: Path | str, train_images, train_labels, test_images,

@@ -14,6 +14,8 @@ import numpy as np
 
 from wgan_lab.core import Registry
 
+from .features import classification_accuracy_score
+
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
                      sigma2: np.ndarray) -> float:
@@ -152,10 +154,14 @@ class Samples:
     Metrics computed together (KID and its spread; precision, recall, density and
     coverage) are computed once."""
 
-    def __init__(self, real, fake, protocol, real_out=None, fake_out=None) -> None:
+    def __init__(self, real, fake, protocol, real_out=None, fake_out=None,
+                 real_labels=None, fake_labels=None, recipe=None) -> None:
         self.real, self.fake, self.protocol = real, fake, protocol
         self.real_features, self.real_probs = real_out if real_out is not None else (None, None)
         self.fake_features, self.fake_probs = fake_out if fake_out is not None else (None, None)
+        # Labelled samples (a conditional generator's asked classes, the real test
+        # labels), and the classifier recipe that CAS trains.
+        self.real_labels, self.fake_labels, self.recipe = real_labels, fake_labels, recipe
 
     @functools.cached_property
     def kid(self) -> tuple[float, float]:
@@ -173,11 +179,28 @@ class Samples:
         n_classes = self.fake_probs.shape[1]
         return self.fake_probs.argmax(axis=1), self.real_probs.argmax(axis=1), n_classes
 
+    @functools.cached_property
+    def per_class(self) -> dict[str, np.ndarray]:
+        """Per asked class: the share of its samples the domain classifier puts in it,
+        and the FID of its samples against the real test images of that class."""
+        classes = np.unique(self.fake_labels)
+        accuracy = np.array([np.mean(self.fake_probs[self.fake_labels == c].argmax(axis=1) == c)
+                             for c in classes])
+        fids = np.array([fid(self.real_features[self.real_labels == c],
+                             self.fake_features[self.fake_labels == c]) for c in classes])
+        return {"accuracy": accuracy, "fid": fids}
+
     def has(self, needs: str) -> bool:
         if needs == "features":
             return self.real_features is not None and self.fake_features is not None
         if needs == "classes":
             return self.real_probs is not None and self.fake_probs is not None
+        if needs == "labels":
+            return (self.has("classes") and self.has("features")
+                    and self.real_labels is not None and self.fake_labels is not None)
+        if needs == "recipe":
+            return (self.real_labels is not None and self.fake_labels is not None
+                    and self.recipe is not None)
         return True
 
 
@@ -189,7 +212,7 @@ class Metric:
 
     label: str
     lower_is_better: bool | None
-    needs: str                      # pixels | features | classes
+    needs: str                      # pixels | features | classes | labels | recipe
     compute: Callable[[Samples], float]
     headline: bool = False
 
@@ -215,4 +238,16 @@ METRICS: Registry[Metric] = Registry("metric", {
     "class_kl": Metric("class KL", True, "classes", lambda s: histogram_kl(
         class_histogram(s.predicted[0], s.predicted[2]),
         class_histogram(s.predicted[1], s.predicted[2]))),
+    # Conditional generation: samples of asked classes, against the labelled test set.
+    "class_accuracy": Metric("class accuracy (asked class predicted)", False, "labels",
+                             lambda s: float(s.per_class["accuracy"].mean())),
+    "class_accuracy_worst": Metric("class accuracy, worst class", False, "labels",
+                                   lambda s: float(s.per_class["accuracy"].min())),
+    "intra_fid": Metric("intra-class FID, mean", True, "labels",
+                        lambda s: float(s.per_class["fid"].mean())),
+    "intra_fid_worst": Metric("intra-class FID, worst class", True, "labels",
+                              lambda s: float(s.per_class["fid"].max())),
+    "cas": Metric("classification accuracy score (CAS)", False, "recipe",
+                  lambda s: classification_accuracy_score(s.fake, s.fake_labels, s.real,
+                                                          s.real_labels, s.recipe)),
 })

@@ -29,6 +29,7 @@ from pydantic import Field
 
 from wgan_lab.core import (ConfigError, Count, Registry, UnknownNameError, masked_url, section,
                            settings_from)
+from wgan_lab.data.images import class_count
 from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
 from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.gan.trainer import Budget, Callbacks, GANTrainer
@@ -293,13 +294,16 @@ class TrialObjective:
 
     def __init__(self, settings: TuneSettings, training: dict[str, Any],
                  train_images: np.ndarray, test_images: np.ndarray, space: FeatureSpace,
-                 callbacks: RunCallbacks | None = None) -> None:
+                 callbacks: RunCallbacks | None = None,
+                 train_labels: np.ndarray | None = None) -> None:
+        """``train_labels``: what a conditional variant trains on beside the images."""
         if space.extractor is None:
             raise ConfigError("tune: FID needs a feature space; this dataset has none "
                               "(no labels and no InceptionV3 weights)")
         self.settings = settings
         self.training = training
         self.train_images = train_images
+        self.train_labels = train_labels
         self.test_images = test_images
         self.space = space
         self.callbacks = callbacks or RunCallbacks()
@@ -325,7 +329,9 @@ class TrialObjective:
         config = TrainingConfig.from_params(apply(self.training, values), prefix=prefix)
         # The checks replace the variant's own in-training evaluations.
         config = config.replace(runtime={"resume": "never"}, schedule={"eval_every": 0})
-        trainer = GANTrainer(config, self.train_images.shape[1:])
+        trainer = GANTrainer(config, self.train_images.shape[1:],
+                             n_classes=class_count(self.train_labels)
+                             if self.train_labels is not None else 0)
         fid_of = in_training_fid(self.space, self.test_images, settings.eval_samples, config.seed)
 
         points = settings.trial_budget.check_points()
@@ -344,7 +350,8 @@ class TrialObjective:
         fitted = trainer.fit(self.train_images, callbacks=Callbacks(evaluate=fid_of,
                                                                     on_evaluation=report),
                              budget=settings.trial_budget,
-                             label=f"trial {trial.number} of {settings.variant}")
+                             label=f"trial {trial.number} of {settings.variant}",
+                             labels=self.train_labels)
         if fitted.stopped:
             last = fitted.evaluations.iloc[-1]
             raise optuna.TrialPruned(f"FID {last['fid']:.1f} at check {len(fitted.evaluations)}")

@@ -39,7 +39,9 @@ from pydantic import Field
 from wgan_lab.core import (ConfigError, Count, Listed, Registry, UnknownNameError, masked_url,
                            section, settings_from)
 from wgan_lab.evaluation.evaluate import Protocol, evaluate_generator, evaluate_in_second_features
+from wgan_lab.data.images import class_count
 from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
+from wgan_lab.evaluation.features import ClassifierConfig
 from wgan_lab.evaluation.fresh_critic import FreshCriticW1
 from wgan_lab.evaluation.statistics import RESAMPLES
 from wgan_lab.fileio import atomic_path
@@ -450,13 +452,24 @@ def job_budget(settings: StudySettings, amount: float | None = None) -> Budget:
     return dataclasses.replace(settings.budget, amount=amount)
 
 
+@dataclasses.dataclass(frozen=True)
+class Labels:
+    """The classes of the training and test images, for conditional variants (which
+    train on them, and are scored on the labelled metrics, CAS with ``recipe``)."""
+
+    train: np.ndarray
+    test: np.ndarray
+    recipe: ClassifierConfig
+
+
 class StudyJob:
     """Runs one (variant, seed) job for ``run_jobs``; returns its FID."""
 
     def __init__(self, settings: StudySettings, family: Any, train_images: np.ndarray,
                  test_images: np.ndarray, space: FeatureSpace, protocol: dict[str, Any],
                  callbacks: RunCallbacks | None = None,
-                 second_space: FeatureSpace | None = None) -> None:
+                 second_space: FeatureSpace | None = None,
+                 labels: Labels | None = None) -> None:
         if space.extractor is None:
             raise ConfigError("study: FID needs a feature space; this dataset has none "
                               "(no labels and no InceptionV3 weights)")
@@ -465,6 +478,7 @@ class StudyJob:
         self.second = second_space.extractor if second_space is not None else None
         self.protocol = study_protocol(settings, protocol)
         self.callbacks = callbacks or RunCallbacks()
+        self.labels = labels
 
     def __call__(self, trial: optuna.Trial, variant: str, seed: int) -> float:
         config = job_config(self.settings, self.family[variant], variant, seed)
@@ -499,7 +513,9 @@ class StudyJob:
                              fresh.samples, seed)
 
     def _run(self, config: TrainingConfig, variant: str, seed: int) -> dict[str, Any]:
-        trainer = GANTrainer(config, self.train_images.shape[1:])
+        labels = self.labels if config.conditional else None
+        trainer = GANTrainer(config, self.train_images.shape[1:],
+                             n_classes=class_count(labels.train) if labels else 0)
         fid_of = in_training_fid(self.space, self.test_images, config.schedule.eval_samples, seed)
         fresh_w1 = self._fresh_critic(seed)
         step_callback = self.callbacks.check
@@ -522,10 +538,13 @@ class StudyJob:
             fitted = trainer.fit(self.train_images, self.settings.checkpoint_dir(variant, seed),
                                  Callbacks(on_step=step_callback, evaluate=evaluate),
                                  budget=job_budget(self.settings, amount),
-                                 label=f"{label} training to {job_budget(self.settings, amount).describe()}")
-            metrics, histogram = evaluate_generator(fitted.generator, self.test_images,
-                                                    self.space.extractor, self.protocol,
-                                                    description=f"{label}: evaluation at {key}")
+                                 label=f"{label} training to {job_budget(self.settings, amount).describe()}",
+                                 labels=labels.train if labels else None)
+            metrics, histogram = evaluate_generator(
+                fitted.generator, self.test_images, self.space.extractor, self.protocol,
+                description=f"{label}: evaluation at {key}",
+                real_labels=labels.test if labels else None,
+                recipe=labels.recipe if labels else None)
             if self.second is not None:
                 metrics.update(evaluate_in_second_features(fitted.generator, self.test_images,
                                                            self.second, self.protocol))

@@ -24,6 +24,7 @@ from pydantic import Field, ValidationError
 
 from wgan_lab.core import ConfigError, Count, config_error, section
 
+from .conditioning import CONDITIONINGS
 from .losses import LOSSES
 from .networks import CRITIC_NORMS, NETWORKS, image_shape_problem
 from .optimizers import OPTIMIZERS
@@ -43,6 +44,8 @@ class ModelConfig:
     hidden_units: tuple[Count, ...] = (128, 128)
     filters: Count = 64
     critic_norm: str = "none"
+    # How the networks take a class label (gan/conditioning.py: CONDITIONINGS).
+    conditioning: str = "none"
 
 
 @section
@@ -52,6 +55,8 @@ class ObjectiveConfig:
     penalty_weight: float = 10.0
     clip_value: float = 0.01
     n_critic: Count = 1
+    # AC-GAN: the weight of the critic's classification cross-entropy in both losses.
+    class_weight: Annotated[float, Field(gt=0)] = 1.0
 
 
 @section
@@ -94,6 +99,9 @@ SECTIONS = {"model": ModelConfig, "objective": ObjectiveConfig, "optimizer": Opt
 # long, how verbosely or on what hardware a run goes (weights are float32 in
 # every precision), so a checkpoint stays valid when only they change.
 RESULT_SECTIONS = ("model", "objective", "optimizer")
+# Result fields added after runs were stored: hashed only when set away from their
+# default, so that the checkpoints and study records of earlier runs stay valid.
+LATER_FIELDS = {("model", "conditioning"): "none", ("objective", "class_weight"): 1.0}
 
 
 def _fields(cls) -> dict[str, dataclasses.Field]:
@@ -165,6 +173,7 @@ class TrainingConfig:
         optimizer = self.optimizer
         for path, names in (("model.architecture", NETWORKS.names),
                             ("model.critic_norm", CRITIC_NORMS.names),
+                            ("model.conditioning", CONDITIONINGS.names),
                             ("objective.loss", LOSSES.names),
                             ("objective.regularizer", REGULARIZERS.names),
                             ("optimizer.name", OPTIMIZERS.names),
@@ -185,9 +194,18 @@ class TrainingConfig:
         if regularizer.strength and getattr(objective, regularizer.strength) <= 0:
             fail(f"objective.{regularizer.strength}",
                  f"must be positive for the {objective.regularizer} regularizer")
+        if self.conditional and not NETWORKS[model.architecture].takes_labels:
+            fail("model.conditioning", f"the {model.architecture} network takes no label; "
+                 f"use conditioning none or an image network "
+                 f"({', '.join(n for n, e in NETWORKS.items() if e.takes_labels)})")
         if regularizer.per_example_gradients and CRITIC_NORMS[model.critic_norm].mixes_examples:
             fail("model.critic_norm", f"{model.critic_norm} norm mixes the examples of a batch, "
                  f"which breaks the per-example {objective.regularizer} penalty; use none or layer")
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the networks take a class label (then training needs labelled data)."""
+        return CONDITIONINGS[self.model.conditioning].takes_labels
 
     def check_image_shape(self, image_shape: tuple[int, ...], prefix: str = "training") -> None:
         """Fail when the architecture cannot make images of ``image_shape``."""
@@ -208,11 +226,17 @@ class TrainingConfig:
 
     def _result_values(self) -> dict[str, Any]:
         values = self.as_dict()
+        for (name, key), default in LATER_FIELDS.items():
+            if values[name][key] == default:
+                del values[name][key]
         return {name: values[name] for name in RESULT_SECTIONS}
 
-    def fingerprint(self, image_shape: tuple[int, ...]) -> str:
-        """A hash of everything a checkpoint depends on: the seed and the result sections."""
+    def fingerprint(self, image_shape: tuple[int, ...], n_classes: int = 0) -> str:
+        """A hash of everything a checkpoint depends on: the seed and the result sections
+        (and the class count, for a conditional model)."""
         relevant = {"seed": self.seed, "image_shape": list(image_shape), **self._result_values()}
+        if self.conditional:
+            relevant["n_classes"] = n_classes
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
     def settings_fingerprint(self) -> str:

@@ -18,13 +18,15 @@ from .config import TrainingConfig
 
 
 def make_distributed_dataset(images: np.ndarray, config: TrainingConfig, start_step: int,
-                             strategy: tf.distribute.Strategy):
+                             strategy: tf.distribute.Strategy, labels: np.ndarray | None = None):
     """Real batches ``[n_critic, batch / replicas, *image]``, split across ``strategy``'s
-    replicas with the global batch preserved."""
+    replicas with the global batch preserved; with ``labels``, pairs (images, their
+    labels ``[n_critic, batch / replicas]``), gathered by the same indices."""
     replicas = strategy.num_replicas_in_sync
     batch, k = config.optimizer.batch_size, config.objective.n_critic
     per_replica = batch // replicas
     pool = tf.constant(images, dtype=tf.float32)
+    label_pool = None if labels is None else tf.constant(labels, dtype=tf.int32)
 
     def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
         # Every input pipeline shuffles the same global batches and gathers
@@ -43,7 +45,9 @@ def make_distributed_dataset(images: np.ndarray, config: TrainingConfig, start_s
             # gather then writes the images in their final layout.
             index = tf.reshape(index, [k, replicas, per_replica])[:, first:first + local]
             index = tf.reshape(tf.gather(tf.reshape(index, [-1]), order), [local, k, per_replica])
-            return tf.gather(pool, index)
+            if label_pool is None:
+                return tf.gather(pool, index)
+            return tf.gather(pool, index), tf.gather(label_pool, index)
 
         dataset = (
             tf.data.Dataset.range(len(images))
@@ -57,7 +61,8 @@ def make_distributed_dataset(images: np.ndarray, config: TrainingConfig, start_s
             .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
         )
         if local == 1:
-            dataset = dataset.map(lambda real: tf.reshape(real, real.shape[1:]))
+            dataset = dataset.map(lambda *real: tf.nest.map_structure(
+                lambda part: tf.reshape(part, part.shape[1:]), real if len(real) > 1 else real[0]))
         else:
             dataset = dataset.unbatch()
         options = tf.data.Options()
@@ -68,14 +73,17 @@ def make_distributed_dataset(images: np.ndarray, config: TrainingConfig, start_s
 
 
 def step_noise(config: TrainingConfig, step: tf.Tensor, replica: tf.Tensor, replicas: int,
-               perturbation_shape: tuple[int, ...] | None = None) -> dict[str, tf.Tensor]:
+               perturbation_shape: tuple[int, ...] | None = None,
+               n_classes: int = 0) -> dict[str, tf.Tensor]:
     """This replica's share of the noise of one generator step.
 
     ``z[i]`` feeds critic update ``i`` (``i < n_critic``) and ``z[n_critic]`` the
     generator update; ``epsilon[i]`` holds the penalties' per-example draws of
     critic update ``i``; with ``perturbation_shape`` (an image shape),
     ``perturbation[i]`` holds U[0, 1] noise per pixel for it. The global batch
-    is drawn and sliced, so any replica count sees the same numbers.
+    is drawn and sliced, so any replica count sees the same numbers. With ``n_classes``,
+    ``labels`` holds the classes the generator update asks for, uniform (the critic
+    updates ask for the labels of their real batch).
     """
     batch, k = config.optimizer.batch_size, config.objective.n_critic
     per_replica = batch // replicas
@@ -91,10 +99,28 @@ def step_noise(config: TrainingConfig, step: tf.Tensor, replica: tf.Tensor, repl
         perturbation = tf.random.stateless_uniform([k, batch, *perturbation_shape],
                                                    seed=perturbation_key)
         noise["perturbation"] = perturbation[:, begin:begin + per_replica]
+    if n_classes:
+        # Keys of their own too: unconditional runs draw exactly what they drew before.
+        labels_key = tf.random.experimental.stateless_fold_in(key, 2)
+        labels = tf.random.stateless_uniform([batch], seed=labels_key, minval=0,
+                                             maxval=n_classes, dtype=tf.int32)
+        noise["labels"] = labels[begin:begin + per_replica]
     return noise
 
 
-def sample_noise(config: TrainingConfig) -> tf.Tensor:
-    """The fixed noise batch behind every sample grid of a run."""
-    return tf.random.stateless_normal([config.schedule.n_sample_images, config.model.latent_dim],
-                                      seed=[config.seed, 2**31 - 1])
+def samples_per_class(config: TrainingConfig, n_classes: int) -> int:
+    """Images per class in a conditional run's sample grid (one row per class)."""
+    return max(1, round(config.schedule.n_sample_images / n_classes))
+
+
+def sample_noise(config: TrainingConfig, n_classes: int = 0):
+    """The fixed noise batch behind every sample grid of a run; for a conditional run,
+    (noise, labels) with ``samples_per_class`` images of each class, class by class."""
+    if not n_classes:
+        return tf.random.stateless_normal(
+            [config.schedule.n_sample_images, config.model.latent_dim],
+            seed=[config.seed, 2**31 - 1])
+    per_class = samples_per_class(config, n_classes)
+    noise = tf.random.stateless_normal([n_classes * per_class, config.model.latent_dim],
+                                       seed=[config.seed, 2**31 - 1])
+    return noise, tf.repeat(tf.range(n_classes, dtype=tf.int32), per_class)

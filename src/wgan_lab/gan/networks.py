@@ -19,6 +19,9 @@ from keras import layers
 
 from wgan_lab.core import Registry
 
+from .conditioning import (CONDITIONINGS, critic_outputs, label_input, with_label,
+                           with_label_channels)
+
 
 @dataclass(frozen=True)
 class CriticNorm:
@@ -59,28 +62,64 @@ def _score(x, spectral_norm: bool) -> keras.KerasTensor:
     return _spectral(layers.Dense(1, dtype="float32"), spectral_norm)(x)
 
 
-# ----- the MLP ------------------------------------------------------------------
-def mlp_generator(image_shape: tuple[int, int, int], model: Any, precision: str) -> keras.Model:
-    hidden = {"dtype": precision}
+def _generator_inputs(model: Any, n_classes: int, dtype: str):
+    """The generator's inputs (``z``, and the label when it takes one) and its first
+    tensor: ``z``, or ``z`` with the label's one-hot code appended."""
     z = keras.Input((model.latent_dim,), name="z")
-    x = z
+    if not n_classes:
+        return z, z
+    label = label_input()
+    return [z, label], with_label(z, label, n_classes, dtype)
+
+
+def _critic_inputs(shape: tuple[int, ...], name: str, model: Any, n_classes: int):
+    """The critic's inputs (the image, and the label when it reads one) and the label
+    tensor (None when unconditional)."""
+    image = keras.Input(shape, name=name)
+    if not n_classes:
+        return image, image, None
+    label = label_input()
+    return [image, label], image, label
+
+
+def _critic_model(inputs, features, label, model: Any, n_classes: int,
+                  spectral_norm: bool) -> keras.Model:
+    score_layer = _spectral(layers.Dense(1, dtype="float32"), spectral_norm)
+    if not n_classes:
+        return keras.Model(inputs, score_layer(features), name="critic")
+    outputs = critic_outputs(features, label, CONDITIONINGS[model.conditioning], n_classes,
+                             score_layer, lambda layer: _spectral(layer, spectral_norm))
+    return keras.Model(inputs, outputs, name="critic")
+
+
+def _label_at_input(model: Any, n_classes: int) -> bool:
+    return bool(n_classes) and CONDITIONINGS[model.conditioning].label_at_critic_input
+
+
+# ----- the MLP ------------------------------------------------------------------
+def mlp_generator(image_shape: tuple[int, int, int], model: Any, precision: str,
+                  n_classes: int = 0) -> keras.Model:
+    hidden = {"dtype": precision}
+    inputs, x = _generator_inputs(model, n_classes, precision)
     for units in model.hidden_units:
         x = layers.LeakyReLU(0.2, **hidden)(layers.Dense(units, **hidden)(x))
     height, width, channels = image_shape
     x = layers.Dense(height * width * channels, activation="tanh", dtype="float32")(x)
-    return keras.Model(z, layers.Reshape(image_shape)(x), name="generator")
+    return keras.Model(inputs, layers.Reshape(image_shape)(x), name="generator")
 
 
 def mlp_critic(image_shape: tuple[int, int, int], model: Any, precision: str,
-               spectral_norm: bool = False) -> keras.Model:
+               spectral_norm: bool = False, n_classes: int = 0) -> keras.Model:
     hidden = {"dtype": precision}
-    image = keras.Input(image_shape, name="image")
+    inputs, image, label = _critic_inputs(image_shape, "image", model, n_classes)
     x = layers.Flatten(**hidden)(image)
+    if _label_at_input(model, n_classes):
+        x = with_label(x, label, n_classes, precision)
     for units in model.hidden_units:
         x = _normalize(_spectral(layers.Dense(units, **hidden), spectral_norm)(x),
                        model.critic_norm, hidden)
         x = layers.LeakyReLU(0.2, **hidden)(x)
-    return keras.Model(image, _score(x, spectral_norm), name="critic")
+    return _critic_model(inputs, x, label, model, n_classes, spectral_norm)
 
 
 def _image_problem(shape: tuple[int, ...]) -> str | None:
@@ -94,14 +133,15 @@ def mlp_shape_problem(image_shape: tuple[int, ...]) -> str | None:
 
 
 # ----- DCGAN --------------------------------------------------------------------
-def dcgan_generator(image_shape: tuple[int, int, int], model: Any, precision: str) -> keras.Model:
+def dcgan_generator(image_shape: tuple[int, int, int], model: Any, precision: str,
+                    n_classes: int = 0) -> keras.Model:
     hidden = {"dtype": precision}
     height, _, channels = image_shape
     doublings = dcgan_upsamplings(height)
     base, filters = height // 2**doublings, model.filters
     width_mult = 2 ** (doublings - 1)
-    z = keras.Input((model.latent_dim,), name="z")
-    x = layers.Dense(base * base * filters * width_mult, use_bias=False, **hidden)(z)
+    inputs, x = _generator_inputs(model, n_classes, precision)
+    x = layers.Dense(base * base * filters * width_mult, use_bias=False, **hidden)(x)
     x = layers.ReLU(**hidden)(layers.BatchNormalization(synchronized=True, **hidden)(x))
     x = layers.Reshape((base, base, filters * width_mult), **hidden)(x)
     for i in range(doublings - 1):
@@ -110,21 +150,23 @@ def dcgan_generator(image_shape: tuple[int, int, int], model: Any, precision: st
         x = layers.ReLU(**hidden)(layers.BatchNormalization(synchronized=True, **hidden)(x))
     out = layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
                                  activation="tanh", dtype="float32")(x)
-    return keras.Model(z, out, name="generator")
+    return keras.Model(inputs, out, name="generator")
 
 
 def dcgan_critic(image_shape: tuple[int, int, int], model: Any, precision: str,
-                 spectral_norm: bool = False) -> keras.Model:
+                 spectral_norm: bool = False, n_classes: int = 0) -> keras.Model:
     hidden = {"dtype": precision}
-    image = keras.Input(image_shape, name="image")
+    inputs, image, label = _critic_inputs(image_shape, "image", model, n_classes)
     x = image
+    if _label_at_input(model, n_classes):
+        x = with_label_channels(x, label, n_classes, precision)
     for i in range(dcgan_upsamplings(image_shape[0])):
         conv = layers.Conv2D(model.filters * 2**i, 4, strides=2, padding="same", **hidden)
         x = _spectral(conv, spectral_norm)(x)
         # The first layer is never normalised (as in DCGAN).
         x = layers.LeakyReLU(0.2, **hidden)(_normalize(x, model.critic_norm, hidden) if i else x)
     x = layers.Flatten(**hidden)(x)
-    return keras.Model(image, _score(x, spectral_norm), name="critic")
+    return _critic_model(inputs, x, label, model, n_classes, spectral_norm)
 
 
 def dcgan_shape_problem(image_shape: tuple[int, ...]) -> str | None:
@@ -177,6 +219,8 @@ class Network:
     # by per-operation overhead, not arithmetic.
     reduced_precision_pays: bool
     summary: str
+    # Whether it can take a class label (model.conditioning other than none).
+    takes_labels: bool = True
     # Whether TensorFlow's grappler remapper fails on its training graph (printing
     # an error) and so is left out of the compiled training calls; see
     # trainer.without_remapper.
@@ -191,7 +235,8 @@ NETWORKS: Registry[Network] = Registry("architecture", {
                      remapper_breaks_training=True),
     # The WGAN-GP paper's toy networks (ReLU MLPs) for 2-D mixtures and the Swiss roll.
     "points": Network(points_generator, points_critic, points_shape_problem, False,
-                      "z -> hidden_units (ReLU) -> point, linear output; critic mirrored"),
+                      "z -> hidden_units (ReLU) -> point, linear output; critic mirrored",
+                      takes_labels=False),
 })
 
 
@@ -201,20 +246,33 @@ def image_shape_problem(architecture: str, image_shape: tuple[int, ...]) -> str 
     return NETWORKS[architecture].shape_problem(tuple(image_shape))
 
 
+def _labelled(model: Any, n_classes: int) -> dict[str, int]:
+    """The builders' class count: only for a conditional model (a conditional one needs it)."""
+    if not CONDITIONINGS[model.conditioning].takes_labels:
+        return {}
+    if n_classes < 2:
+        raise ValueError(f"conditioning {model.conditioning} needs labelled data of at least "
+                         f"2 classes (got {n_classes})")
+    return {"n_classes": n_classes}
+
+
 def build_generator(image_shape: tuple[int, int, int], model: Any,
-                    precision: str = "float32") -> keras.Model:
-    """z -> image in [-1, 1] (tanh output, float32 whatever the ``precision``)."""
+                    precision: str = "float32", n_classes: int = 0) -> keras.Model:
+    """z (and a label, when ``model.conditioning`` asks for one) -> image in [-1, 1]
+    (tanh output, float32 whatever the ``precision``)."""
     problem = image_shape_problem(model.architecture, image_shape)
     if problem:
         raise ValueError(problem)
-    return NETWORKS[model.architecture].generator(tuple(image_shape), model, precision)
+    return NETWORKS[model.architecture].generator(tuple(image_shape), model, precision,
+                                                  **_labelled(model, n_classes))
 
 
 def build_critic(image_shape: tuple[int, int, int], model: Any, precision: str = "float32",
-                 spectral_norm: bool = False) -> keras.Model:
-    """image -> [batch, 1] unbounded scores (logits for the GAN losses, critic values otherwise)."""
+                 spectral_norm: bool = False, n_classes: int = 0) -> keras.Model:
+    """image (and label) -> [batch, 1] unbounded scores (logits for the GAN losses, critic
+    values otherwise), and [batch, n_classes] class logits when the conditioning classifies."""
     problem = image_shape_problem(model.architecture, image_shape)
     if problem:
         raise ValueError(problem)
     return NETWORKS[model.architecture].critic(tuple(image_shape), model, precision,
-                                               spectral_norm)
+                                               spectral_norm, **_labelled(model, n_classes))

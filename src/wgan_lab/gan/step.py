@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from .conditioning import CONDITIONINGS, class_cross_entropy
 from .config import TrainingConfig
 from .inputs import step_noise
 from .losses import LOSSES
@@ -31,21 +32,26 @@ class TrainingStep:
     """Builds the networks and optimizers in ``strategy``'s scope; ``run`` trains them."""
 
     def __init__(self, config: TrainingConfig, image_shape: tuple[int, int, int],
-                 strategy: tf.distribute.Strategy) -> None:
+                 strategy: tf.distribute.Strategy, n_classes: int = 0) -> None:
         self.config = config
         self.image_shape = tuple(int(d) for d in image_shape)
         self.strategy = strategy
         self.replicas = strategy.num_replicas_in_sync
         self.loss = LOSSES[config.objective.loss]
         self.regularizer = REGULARIZERS[config.objective.regularizer]
+        self.conditioning = CONDITIONINGS[config.model.conditioning]
+        # The classes a conditional model is asked for (0: it takes no label).
+        self.n_classes = n_classes if self.conditioning.takes_labels else 0
         self._scores_together = CRITIC_NORMS[config.model.critic_norm].mixes_examples
         self.precision = resolve_precision(config.runtime.precision, config.model.architecture)
 
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
-            self.generator = build_generator(self.image_shape, config.model, self.precision)
+            self.generator = build_generator(self.image_shape, config.model, self.precision,
+                                             self.n_classes)
             self.critic = build_critic(self.image_shape, config.model, self.precision,
-                                       spectral_norm=self.regularizer.spectral_norm)
+                                       spectral_norm=self.regularizer.spectral_norm,
+                                       n_classes=self.n_classes)
             self.ema_generator = None
             if config.optimizer.ema_decay > 0:
                 self.ema_generator = keras.models.clone_model(self.generator)
@@ -118,29 +124,51 @@ class TrainingStep:
         return tf.nn.compute_average_loss(per_example,
                                           global_batch_size=self.config.optimizer.batch_size)
 
-    def _scores(self, images: tf.Tensor) -> tf.Tensor:
-        return tf.squeeze(self.critic(images, training=True), axis=-1)
+    def _critic(self, images: tf.Tensor, labels: tf.Tensor | None = None):
+        """The critic's scores [batch], and its class logits when it classifies (else None)."""
+        out = self.critic(images if labels is None else [images, labels], training=True)
+        scores, logits = out if self.conditioning.classifies else (out, None)
+        return tf.squeeze(scores, axis=-1), logits
 
-    def _real_and_fake_scores(self, real, fake) -> tuple[tf.Tensor, tf.Tensor]:
+    def _scores(self, images: tf.Tensor, labels: tf.Tensor | None = None) -> tf.Tensor:
+        return self._critic(images, labels)[0]
+
+    def _fake(self, z: tf.Tensor, labels: tf.Tensor | None) -> tf.Tensor:
+        return self.generator(z if labels is None else [z, labels], training=True)
+
+    def _real_and_fake_scores(self, real, fake, labels=None):
+        """Scores and class logits of the real and the fake batch (both of ``labels``)."""
         if self._scores_together:
             # One call on both halves, so that they share the batch statistics:
             # with separate calls each half is centred on its own and the two
             # become hard to tell apart.
-            scores = self._scores(tf.concat([real, fake], axis=0))
-            return scores[: tf.shape(real)[0]], scores[tf.shape(real)[0]:]
+            both = None if labels is None else tf.concat([labels, labels], axis=0)
+            scores, logits = self._critic(tf.concat([real, fake], axis=0), both)
+            n = tf.shape(real)[0]
+            halves = (None, None) if logits is None else (logits[:n], logits[n:])
+            return scores[:n], scores[n:], *halves
         # Examples are scored independently: two calls skip the concatenation
         # (~10% of an MLP critic step).
-        return self._scores(real), self._scores(fake)
+        real_scores, real_logits = self._critic(real, labels)
+        fake_scores, fake_logits = self._critic(fake, labels)
+        return real_scores, fake_scores, real_logits, fake_logits
 
-    def _critic_grads_fn(self, real, fake, draws, with_metrics: bool = True):
+    def _critic_grads_fn(self, real, fake, draws, labels=None, with_metrics: bool = True):
         with tf.GradientTape() as tape:
-            real_scores, fake_scores = self._real_and_fake_scores(real, fake)
+            real_scores, fake_scores, real_logits, fake_logits = self._real_and_fake_scores(
+                real, fake, labels)
             per_example = self.loss.critic(real_scores, fake_scores)
             if self.regularizer.penalty is not None:
-                penalty = self.regularizer.penalty(self._scores, real, fake, draws)
+                # The penalty's critic scores every point with its own example's label.
+                penalty = self.regularizer.penalty(
+                    lambda points: self._scores(points, labels), real, fake, draws)
                 per_example = per_example + self.config.objective.penalty_weight * penalty
             else:
                 penalty = tf.zeros_like(per_example)
+            if real_logits is not None:
+                per_example = per_example + self.config.objective.class_weight * (
+                    class_cross_entropy(real_logits, labels)
+                    + class_cross_entropy(fake_logits, labels))
             loss = self._average(per_example)
         grads = tape.gradient(loss, self.critic.trainable_variables)
         if not with_metrics:
@@ -157,10 +185,14 @@ class TrainingStep:
         }
         return grads, metrics
 
-    def _generator_grads_fn(self, z, with_metrics: bool = True):
+    def _generator_grads_fn(self, z, labels=None, with_metrics: bool = True):
         with tf.GradientTape() as tape:
-            fake_scores = self._scores(self.generator(z, training=True))
-            loss = self._average(self.loss.generator(fake_scores))
+            fake_scores, fake_logits = self._critic(self._fake(z, labels), labels)
+            per_example = self.loss.generator(fake_scores)
+            if fake_logits is not None:
+                per_example = per_example + self.config.objective.class_weight * \
+                    class_cross_entropy(fake_logits, labels)
+            loss = self._average(per_example)
         grads = tape.gradient(loss, self.generator.trainable_variables)
         if not with_metrics:
             return grads, {}
@@ -170,21 +202,29 @@ class TrainingStep:
     def _noise(self) -> dict[str, tf.Tensor]:
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
         shape = self.image_shape if self.regularizer.needs_perturbation else None
-        return step_noise(self.config, self.step.read_value(), replica, self.replicas, shape)
+        return step_noise(self.config, self.step.read_value(), replica, self.replicas, shape,
+                          self.n_classes)
 
-    def _critic_update(self, real, noise, i: int, with_metrics: bool):
+    def _critic_update(self, batch, noise, i: int, with_metrics: bool):
+        # A conditional run's batch is (images, labels): the fakes of a critic update
+        # are asked for the labels of its real batch, so a penalty between the two
+        # has one label per example.
+        real, labels = batch if self.n_classes else (batch, None)
+        labels = None if labels is None else labels[i]
         # Outside the critic's tape: the critic update never differentiates
         # through the generator.
-        fake = self.generator(noise["z"][i], training=True)
-        draws = {key: value[i] for key, value in noise.items() if key != "z"}
+        fake = self._fake(noise["z"][i], labels)
+        draws = {key: value[i] for key, value in noise.items() if key not in ("z", "labels")}
         if self.regularizer.needs_perturbation:
             draws["data_std"] = self.data_std.read_value()
-        grads, metrics = self._critic_grads(real[i], fake, draws, with_metrics)
+        grads, metrics = self._critic_grads(real[i], fake, draws, labels,
+                                            with_metrics=with_metrics)
         self.critic_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
         return metrics
 
     def _generator_update(self, noise, with_metrics: bool):
-        grads, metrics = self._generator_grads(noise["z"][-1], with_metrics)
+        grads, metrics = self._generator_grads(noise["z"][-1], noise.get("labels"),
+                                               with_metrics=with_metrics)
         self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
         return metrics
 
@@ -198,8 +238,9 @@ class TrainingStep:
             out[key] = self.strategy.reduce(op, value, axis=None)
         return out
 
-    def _one_step(self, real, with_metrics: bool = True) -> dict:
-        """One generator step with its ``n_critic`` critic steps.
+    def _one_step(self, batch, with_metrics: bool = True) -> dict:
+        """One generator step with its ``n_critic`` critic steps, on ``batch`` (the real
+        images of every critic update, with their labels in a conditional run).
 
         ``with_metrics=False`` skips the monitoring values (means, gradient
         norms, their cross-replica reductions): steps between two log lines
@@ -210,7 +251,7 @@ class TrainingStep:
         critic_metrics: dict = {}
         for i in range(n_critic):
             per_replica = self.strategy.run(self._critic_update,
-                                            args=(real, noise, i, with_metrics))
+                                            args=(batch, noise, i, with_metrics))
             for key, value in self._reduce(per_replica).items():
                 critic_metrics[key] = critic_metrics.get(key, 0.0) + value / n_critic
             # Outside strategy.run: mirrored variables are assigned in cross-replica context.
@@ -244,7 +285,8 @@ class TrainingStep:
             fake_batch = tf.gather(fake, tf.random.stateless_uniform(
                 [batch], draw + 1, 0, tf.shape(fake, tf.int64)[0], tf.int64))
         draws = {"epsilon": tf.random.stateless_uniform([batch], draw + 2)}
-        grads, metrics = self._critic_grads(real_batch, fake_batch, draws, with_metrics)
+        grads, metrics = self._critic_grads(real_batch, fake_batch, draws,
+                                            with_metrics=with_metrics)
         self.critic_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
         self._constrain_critic()
         return metrics
@@ -267,8 +309,9 @@ class TrainingStep:
         generator. One replica (the default strategy): the batches are not split,
         and penalties that perturb real data are not supported.
         """
-        if self.replicas != 1 or self.regularizer.needs_perturbation:
-            raise ValueError("train_critic runs on one replica, without data perturbation")
+        if self.replicas != 1 or self.regularizer.needs_perturbation or self.n_classes:
+            raise ValueError("train_critic runs on one replica, unconditional, without data "
+                             "perturbation")
         for i in tf.range(steps - 1):
             self._critic_update_from(real, fake, seed, i, with_metrics=False)
         return self._critic_update_from(real, fake, seed, steps - 1, with_metrics=True)

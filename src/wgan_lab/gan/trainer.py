@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from pydantic import Field
 
-from wgan_lab.core import Count, ProjectError, section
+from wgan_lab.core import ConfigError, Count, ProjectError, section
 from wgan_lab.progress import Progress
 from wgan_lab.stopping import Interrupted, deferred_stop, signal_name
 
@@ -162,15 +162,22 @@ class GANTrainer:
     """Trains one configuration on ``strategy`` (default: the one ``runtime.distribution`` names)."""
 
     def __init__(self, config: TrainingConfig, image_shape: tuple[int, int, int],
-                 strategy: tf.distribute.Strategy | None = None) -> None:
+                 strategy: tf.distribute.Strategy | None = None, n_classes: int = 0) -> None:
+        """``n_classes``: the classes of the labelled training data, which a conditional
+        configuration (``model.conditioning``) needs and an unconditional one ignores."""
         config.check_image_shape(image_shape)
+        if config.conditional and n_classes < 2:
+            raise ConfigError(f"{config.variant}.training.model.conditioning: "
+                              f"{config.model.conditioning} trains on labelled data of at "
+                              f"least 2 classes; this data has {n_classes}")
+        self.n_classes = n_classes if config.conditional else 0
         self.config = config
         self.image_shape = tuple(int(d) for d in image_shape)
         self.strategy = strategy or make_strategy(config.runtime.distribution)
         self.replicas = self.strategy.num_replicas_in_sync
         config.check_replicas(self.replicas)
         self.is_chief = is_chief(self.strategy)
-        self.compiled = TrainingStep(config, self.image_shape, self.strategy)
+        self.compiled = TrainingStep(config, self.image_shape, self.strategy, self.n_classes)
         self.checkpoint = tf.train.Checkpoint(**self.compiled.trackables())
         # Where the last fit stopped, so that the next one on the same images goes on.
         self._continuation: tuple | None = None
@@ -185,14 +192,17 @@ class GANTrainer:
     step = property(lambda self: self.compiled.step)
 
     # ----- the loop -----------------------------------------------------------
-    def _batches(self, images: np.ndarray, start_step: int) -> Iterator:
-        """The distributed real batches from ``start_step`` on. A fit that goes on
-        where the previous one stopped, on the same images, keeps its iterator."""
+    def _batches(self, images: np.ndarray, labels: np.ndarray | None,
+                 start_step: int) -> Iterator:
+        """The distributed real batches (with their labels, for a conditional model) from
+        ``start_step`` on. A fit that goes on where the previous one stopped, on the same
+        images, keeps its iterator."""
         held = self._continuation
         if held is not None and held[0] is images and held[1] == start_step:
             return held[2]
         self.compiled.use_images(images)
-        return iter(make_distributed_dataset(images, self.config, start_step, self.strategy))
+        return iter(make_distributed_dataset(images, self.config, start_step, self.strategy,
+                                             labels if self.n_classes else None))
 
     def _steps_until_event(self, step: int, *limits: int | None) -> int:
         """Steps to run before the next log, sample, evaluation, checkpoint or limit."""
@@ -240,13 +250,15 @@ class GANTrainer:
             if variable.name != "learning_rate":
                 variable.assign(tf.zeros_like(variable))
 
-    def generate(self, noise: tf.Tensor) -> np.ndarray:
+    def generate(self, noise) -> np.ndarray:
+        """Images from ``noise`` (a conditional model's: [noise, labels])."""
         return np.asarray(self.sampling_generator(noise, training=False))
 
     def fit(self, images: np.ndarray, checkpoint_dir: Path | str | None = None,
             callbacks: Callbacks | None = None, budget: Budget | None = None,
-            label: str | None = None) -> TrainingResult:
+            label: str | None = None, labels: np.ndarray | None = None) -> TrainingResult:
         """Train for ``budget`` (default: the schedule's), resuming from ``checkpoint_dir``.
+        A conditional model trains on ``labels`` too (one class per image).
 
         Without ``checkpoint_dir`` nothing is saved and training goes on from the
         trainer's current step (a search trial, a benchmark). Every driver (the
@@ -264,8 +276,11 @@ class GANTrainer:
             raise ValueError(f"{config.variant}.training.optimizer.batch_size: {len(images)} "
                              f"training images are fewer than one step needs "
                              f"(batch_size x n_critic = {needed})")
+        if self.n_classes:
+            self._check_labels(labels, len(images))
         store = (CheckpointStore(Path(checkpoint_dir), self.checkpoint,
-                                 config.fingerprint(self.image_shape), self.is_chief)
+                                 config.fingerprint(self.image_shape, self.n_classes),
+                                 self.is_chief)
                  if checkpoint_dir is not None else None)
         with contextlib.ExitStack() as stack:
             if store is not None:
@@ -282,7 +297,7 @@ class GANTrainer:
             rows = history.to_dict("records")
             evaluations = (store.load_evaluations(start).to_dict("records")
                            if store is not None and start else [])
-            noise = sample_noise(config)
+            noise = sample_noise(config, self.n_classes)
             samples = self.generate(noise)
             clock = _Clock(float(self.compiled.elapsed.numpy()), base_cpu)
             spent = clock.spent(start)
@@ -294,7 +309,7 @@ class GANTrainer:
                                       spent=spent)
             logger.info("%s: training from step %d to %s on %d replica(s), %s compute",
                         config.variant, start, budget.describe(), self.replicas, self.precision)
-            iterator = self._batches(images, start)
+            iterator = self._batches(images, labels, start)
             # Checks already passed before a resume are not repeated.
             checks = [p for p in budget.check_points() if p > spent[budget.unit]]
             last_good = start if start else None
@@ -399,6 +414,16 @@ class GANTrainer:
                                   samples, resumed_from=start, steps_run=step - start,
                                   evaluations=pd.DataFrame(evaluations), spent=spent,
                                   stopped=stopped)
+
+    def _check_labels(self, labels: np.ndarray | None, n_images: int) -> None:
+        where = f"{self.config.variant}.training.model.conditioning"
+        if labels is None or len(labels) != n_images:
+            raise ConfigError(f"{where}: a conditional model trains on one label per image "
+                              f"(got {'none' if labels is None else len(labels)} for "
+                              f"{n_images} images)")
+        if labels.min() < 0 or labels.max() >= self.n_classes:
+            raise ConfigError(f"{where}: labels must lie in 0-{self.n_classes - 1} (got "
+                              f"{labels.min()} to {labels.max()})")
 
     def _check_finite(self, values: dict[str, float], step: int, last_good: int | None,
                       store: CheckpointStore | None) -> None:

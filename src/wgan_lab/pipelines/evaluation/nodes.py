@@ -6,8 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from wgan_lab.evaluation.evaluate import Protocol, compute_metrics, evaluate_generator, subsample
+from wgan_lab.evaluation.evaluate import (EvaluationSettings, Protocol, compute_metrics,
+                                          evaluate_generator, subsample)
 from wgan_lab.evaluation.feature_space import FeatureSpace, fit_feature_space
+from wgan_lab.evaluation.features import classification_accuracy_score
+from wgan_lab.gan.conditioning import generator_classes
 from wgan_lab.scoring import read_source, score, score_report
 from wgan_lab.core import settings_from
 from wgan_lab.tracking import (ModelRegistrySettings, log_protocol_metrics, log_scored_source,
@@ -31,10 +34,29 @@ def real_floor(space: FeatureSpace, train_images: np.ndarray, test_images: np.nd
 
 
 def evaluate_variant(generator, space: FeatureSpace, test_images: np.ndarray,
-                     evaluation: dict[str, Any]) -> tuple[dict[str, Any], list[float]]:
-    """The declared protocol on one trained generator; returns metrics and class histogram."""
-    protocol = Protocol(**evaluation["protocol"])
-    result, histogram = evaluate_generator(generator, test_images, space.extractor, protocol)
+                     test_labels: np.ndarray, train_images: np.ndarray,
+                     train_labels: np.ndarray, evaluation: dict[str, Any]
+                     ) -> tuple[dict[str, Any], list[float]]:
+    """The declared protocol on one trained generator; returns metrics and class histogram.
+
+    A conditional generator also gets class accuracy, intra-class FID and CAS (the
+    domain classifier's recipe trained on its samples), with ``cas_real`` beside it:
+    the same recipe trained on as many real training images."""
+    settings = settings_from(EvaluationSettings, evaluation, "evaluation")
+    protocol = settings.protocol
+    conditional = bool(generator_classes(generator)) and space.n_classes > 0
+    result, histogram = evaluate_generator(
+        generator, test_images, space.extractor, protocol,
+        real_labels=test_labels if conditional else None,
+        recipe=settings.classifier if conditional else None)
+    if conditional:
+        # As many real training images as samples, tested on the same test images.
+        n = min(protocol.n_samples, len(test_images))
+        test = subsample(np.arange(len(test_images)), n, protocol.seed)
+        train = subsample(np.arange(len(train_images)), n, protocol.seed + 1)
+        result["cas_real"] = classification_accuracy_score(
+            train_images[train], train_labels[train], test_images[test], test_labels[test],
+            settings.classifier, description="CAS classifier on real images")
     logger.info("Evaluation: %s", {k: round(v, 4) if isinstance(v, float) else v
                                    for k, v in result.items()})
     return result, histogram.tolist()
@@ -76,13 +98,19 @@ def summarize_run(metrics: dict[str, Any], run_id: str, registry_entry: dict[str
 
 
 def score_source(settings: dict[str, Any], space: FeatureSpace, test_images: np.ndarray,
-                 real_floor_metrics: dict[str, Any], evaluation: dict[str, Any]
-                 ) -> tuple[dict[str, Any], str]:
+                 test_labels: np.ndarray, real_floor_metrics: dict[str, Any],
+                 evaluation: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """A generator or samples made elsewhere, on the declared protocol: its metrics
-    (into the run's MLflow run too) and a short report beside the real floor."""
+    (into the run's MLflow run too) and a short report beside the real floor. Labelled
+    samples and conditional generators get the labelled metrics (CAS with the domain
+    classifier's recipe) when the dataset has labels."""
     source = str(settings["source"])
-    protocol = Protocol(**evaluation["protocol"])
-    metrics = score(read_source(source), source, test_images, space.extractor, protocol)
+    evaluation_settings = settings_from(EvaluationSettings, evaluation, "evaluation")
+    labelled = space.n_classes > 0
+    metrics = score(read_source(source), source, test_images, space.extractor,
+                    evaluation_settings.protocol, test_labels if labelled else None,
+                    evaluation_settings.classifier if labelled else None)
+    protocol = evaluation_settings.protocol
     logger.info("Scored %s: %s", source, {k: round(v, 4) if isinstance(v, float) else v
                                           for k, v in metrics.items()})
     report = score_report(source, metrics, real_floor_metrics, protocol, space.description)

@@ -29,7 +29,8 @@ def create_pipeline(variant: str) -> Pipeline:
     template = Pipeline([
         Node(
             evaluate_variant,
-            inputs=["generator", "feature_space", "test_images", "params:evaluation"],
+            inputs=["generator", "feature_space", "test_images", "test_labels", "train_images",
+                    "train_labels", "params:evaluation"],
             outputs=["metrics", "class_histogram"],
             name="evaluate",
         ),
@@ -54,7 +55,8 @@ def create_pipeline(variant: str) -> Pipeline:
         ),
     ])
     return Pipeline(template, namespace=variant,
-                    inputs={"feature_space", "test_images"},
+                    inputs={"feature_space", "test_images", "test_labels", "train_images",
+                            "train_labels"},
                     parameters={"params:evaluation", "params:model_registry"})
 
 
@@ -63,8 +65,8 @@ def create_score_pipeline() -> Pipeline:
     return Pipeline([
         Node(
             score_source,
-            inputs=["params:score", "feature_space", "test_images", "real_floor_metrics",
-                    "params:evaluation"],
+            inputs=["params:score", "feature_space", "test_images", "test_labels",
+                    "real_floor_metrics", "params:evaluation"],
             outputs=["score_metrics", "score_report"],
             name="score_source",
         ),

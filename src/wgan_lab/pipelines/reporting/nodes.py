@@ -13,7 +13,8 @@ from wgan_lab.core import settings_from
 from wgan_lab.evaluation.evaluate import GenerateSettings, generate, interpolate
 from wgan_lab.evaluation.metrics import class_histogram
 from wgan_lab.reporting.compare import VariantRun, build_report
-from wgan_lab.visualize import image_grid
+from wgan_lab.gan.conditioning import generator_classes
+from wgan_lab.visualize import class_rows, image_grid
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +44,22 @@ def compare_variants(validated_images: ImageSplits, real_floor: dict[str, Any],
 
 def generate_images(generator, settings: dict[str, Any]
                     ) -> tuple[dict[str, Image.Image], dict[str, np.ndarray], Image.Image]:
-    """``n`` images as PNG files and one array bundle, from fixed-seed noise."""
+    """``n`` images as PNG files and one array bundle, from fixed-seed noise; a
+    conditional generator's of the asked classes, with their labels in the bundle and
+    a grid of one row per class."""
     chosen = settings_from(GenerateSettings, settings, "generate")
-    images = generate(generator, chosen.n, chosen.seed)
+    labels = chosen.labels(generator_classes(generator))
+    images = generate(generator, chosen.n, chosen.seed, labels=labels)
     pixels = from_unit_range(images)
     pngs = {f"{i:06d}": Image.fromarray(p[..., 0] if p.shape[-1] == 1 else p)
             for i, p in enumerate(pixels)}
-    logger.info("Generated %d images", len(pixels))
-    return pngs, {"images": pixels, "images_unit_range": images}, image_grid(images[:64])
+    arrays = {"images": pixels, "images_unit_range": images}
+    if labels is None:
+        grid = image_grid(images[:64])
+    else:
+        arrays["labels"] = labels
+        grid = class_rows(images, labels)
+    logger.info("Generated %d images%s", len(pixels), "" if labels is None else
+                f" of class {', '.join(map(str, np.unique(labels)))}")
+    return pngs, arrays, grid
 

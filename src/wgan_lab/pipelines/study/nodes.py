@@ -8,8 +8,10 @@ import numpy as np
 
 from wgan_lab.evaluation.feature_space import FeatureSpace, fit_second_feature_space
 from wgan_lab.experiments.analysis import run_records
-from wgan_lab.experiments.seeds import (StudyJob, StudySettings, open_job_store, run_jobs,
-                                        stored_settings, study_protocol, variant_settings)
+from wgan_lab.evaluation.features import ClassifierConfig
+from wgan_lab.experiments.seeds import (Labels, StudyJob, StudySettings, open_job_store,
+                                        run_jobs, stored_settings, study_protocol,
+                                        variant_settings)
 from wgan_lab.gan.losses import LOSSES
 from wgan_lab.reporting.study import build_study_report
 from wgan_lab.tracking import PROTOCOL_PREFIX, RunTracker
@@ -39,7 +41,8 @@ def study_settings(study: dict[str, Any], parameters: dict[str, Any]) -> StudySe
 __all__ = ["fit_second_feature_space", "report_after_study", "report_study", "run_study"]
 
 
-def run_study(train_images: np.ndarray, test_images: np.ndarray, feature_space: FeatureSpace,
+def run_study(train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
+              test_labels: np.ndarray, feature_space: FeatureSpace,
               second_feature_space: FeatureSpace, study: dict[str, Any],
               evaluation: dict[str, Any], parameters: dict[str, Any]) -> str:
     """Run queued (variant, seed) jobs of the study until none is left; returns its name."""
@@ -52,7 +55,9 @@ def run_study(train_images: np.ndarray, test_images: np.ndarray, feature_space: 
         variants=variant_settings(settings, family(parameters)))
     tracker.use_parent(store.user_attrs.get(PARENT_ATTR), *parent)
     job = StudyJob(settings, family(parameters), train_images, test_images, feature_space,
-                   evaluation["protocol"], tracker.callbacks(), second_feature_space)
+                   evaluation["protocol"], tracker.callbacks(), second_feature_space,
+                   labels=Labels(train_labels, test_labels, ClassifierConfig(
+                       **evaluation.get("classifier", {}))))
     run_jobs(store, job)
     return settings.name
 

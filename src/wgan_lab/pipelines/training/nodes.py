@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from wgan_lab.data.images import class_count
 from wgan_lab.gan.config import TrainingConfig
+from wgan_lab.gan.inputs import samples_per_class
 from wgan_lab.gan.trainer import Callbacks, GANTrainer
 from wgan_lab.evaluation.feature_space import FeatureSpace, in_training_fid
 from wgan_lab.reporting.compare import training_curves
@@ -20,11 +22,12 @@ from wgan_lab.visualize import image_grid
 
 
 def train_variant(
-    train_images: np.ndarray, test_images: np.ndarray, feature_space: FeatureSpace,
-    training: dict[str, Any], checkpoint_dir: str,
+    train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
+    feature_space: FeatureSpace, training: dict[str, Any], checkpoint_dir: str,
 ) -> tuple[keras.Model, keras.Model, pd.DataFrame, pd.DataFrame, dict[str, Image.Image],
            Image.Image, str]:
-    """Train one variant to its configured step count, resuming from its checkpoints.
+    """Train one variant to its configured step count, resuming from its checkpoints;
+    a conditional variant trains on the labels too, and its grids have a row per class.
 
     Returns the generator (the EMA copy when enabled), the critic, the history
     table, the in-training FID table, the sample grids by step, the final
@@ -32,7 +35,8 @@ def train_variant(
     """
     variant = training.get("variant", "training")
     config = TrainingConfig.from_params(training, prefix=f"{variant}.training")
-    trainer = GANTrainer(config, train_images.shape[1:])
+    trainer = GANTrainer(config, train_images.shape[1:], n_classes=class_count(train_labels))
+    columns = samples_per_class(config, trainer.n_classes) if trainer.n_classes else None
     grids: dict[str, Image.Image] = {}
     fid_of = in_training_fid(feature_space, test_images, config.schedule.eval_samples,
                              config.seed)
@@ -44,8 +48,8 @@ def train_variant(
     run_id = tracker.run_id
 
     def on_samples(step: int, samples: np.ndarray) -> None:
-        grids[f"step_{step:07d}"] = image_grid(samples)
-        tracker.samples(step, samples)
+        grids[f"step_{step:07d}"] = image_grid(samples, columns)
+        tracker.samples(step, samples, columns)
 
     def evaluate(step: int, generator: keras.Model) -> dict[str, float]:
         scores = fid_of(step, generator)
@@ -55,7 +59,7 @@ def train_variant(
     callbacks = Callbacks(on_step=tracker.check, on_samples=on_samples,
                           evaluate=evaluate if fid_of else None)
     try:
-        result = trainer.fit(train_images, checkpoint_dir, callbacks)
+        result = trainer.fit(train_images, checkpoint_dir, callbacks, labels=train_labels)
     except Interrupted:
         tracker.end("KILLED", {})
         raise
@@ -64,7 +68,7 @@ def train_variant(
         raise
     tracker.end("COMPLETE", {})
     return (result.generator, result.critic, result.history, result.evaluations, grids,
-            image_grid(result.samples), run_id or "")
+            image_grid(result.samples, columns), run_id or "")
 
 
 def log_generator(generator: keras.Model, history: pd.DataFrame, run_id: str,

@@ -8,7 +8,8 @@ def create_template() -> Pipeline:
     return Pipeline([
         Node(
             train_variant,
-            inputs=["train_images", "test_images", "feature_space", "params:training",
+            inputs=["train_images", "train_labels", "test_images", "feature_space",
+                    "params:training",
                     "params:checkpoint_dir"],
             outputs=["generator", "critic", "training_history", "fid_history", "sample_grids",
                      "final_samples", "tracking_run_id"],
@@ -35,5 +36,5 @@ def create_template() -> Pipeline:
 def create_pipeline(variant: str) -> Pipeline:
     """The training pipeline of ``variant``; its parameters live under ``<variant>.``."""
     return Pipeline(create_template(), namespace=variant,
-                    inputs={"train_images", "test_images", "feature_space"},
+                    inputs={"train_images", "train_labels", "test_images", "feature_space"},
                     parameters={"params:model_registry"})

@@ -18,15 +18,16 @@ def tune_settings(tune: dict[str, Any], parameters: dict[str, Any]) -> TuneSetti
     return TuneSettings.from_params(tune or {}, family(parameters))
 
 
-def tune_variant(train_images: np.ndarray, test_images: np.ndarray, feature_space: FeatureSpace,
-                 tune: dict[str, Any], parameters: dict[str, Any]) -> str:
+def tune_variant(train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
+                 feature_space: FeatureSpace, tune: dict[str, Any],
+                 parameters: dict[str, Any]) -> str:
     """Run trials of ``tune.variant``'s study until ``tune.trials`` are done; returns its name."""
     settings = tune_settings(tune, parameters)
     study = open_study(settings)
     tracker = RunTracker.under_active_run(f"tuning {settings.study_name}")
     objective = TrialObjective(settings, family(parameters)[settings.variant], train_images,
                                test_images, feature_space,
-                               tracker.callbacks())
+                               tracker.callbacks(), train_labels=train_labels)
     run_worker(study, objective, settings.trials, max_cpu_hours=settings.max_cpu_hours)
     return settings.study_name
 

@@ -14,7 +14,8 @@ TUNE = ["params:tune", "parameters"]
 
 def create_pipeline() -> Pipeline:
     return Pipeline([
-        Node(tune_variant, inputs=["train_images", "test_images", "feature_space", *TUNE],
+        Node(tune_variant, inputs=["train_images", "train_labels", "test_images",
+                                   "feature_space", *TUNE],
              outputs="tuned_study", name="tune_variant"),
         Node(report_after_tuning, inputs=["tuned_study", *TUNE], outputs="tune_reports",
              name="report_after_tuning"),
