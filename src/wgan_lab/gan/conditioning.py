@@ -103,9 +103,10 @@ def critic_outputs(features, label, conditioning: Conditioning, n_classes: int,
     return score
 
 
-def generator_classes(generator: keras.Model) -> int:
-    """How many classes ``generator`` can be asked for (0: it takes no label)."""
+def generator_classes(generator) -> int:
+    """How many classes ``generator`` can be asked for (0: it takes no label, or it is
+    not a Keras model with this project's label input)."""
     try:
         return int(generator.get_layer(LABEL_ONE_HOT).num_tokens)
-    except ValueError:
+    except (AttributeError, ValueError):
         return 0
