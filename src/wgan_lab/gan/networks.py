@@ -58,10 +58,6 @@ def _normalize(x, norm: str, dtype: dict):
     return factory(dtype)(x) if factory else x
 
 
-def _score(x, spectral_norm: bool) -> keras.KerasTensor:
-    return _spectral(layers.Dense(1, dtype="float32"), spectral_norm)(x)
-
-
 def _generator_inputs(model: Any, n_classes: int, dtype: str):
     """The generator's inputs (``z``, and the label when it takes one) and its first
     tensor: ``z``, or ``z`` with the label's one-hot code appended."""
@@ -84,6 +80,8 @@ def _critic_inputs(shape: tuple[int, ...], name: str, model: Any, n_classes: int
 
 def _critic_model(inputs, features, label, model: Any, n_classes: int,
                   spectral_norm: bool) -> keras.Model:
+    """The critic from its last features: one float32 score per example (unbounded),
+    with the conditioning's projection term or class logits when it takes labels."""
     score_layer = _spectral(layers.Dense(1, dtype="float32"), spectral_norm)
     if not n_classes:
         return keras.Model(inputs, score_layer(features), name="critic")
@@ -199,7 +197,7 @@ def points_critic(shape: tuple[int], model: Any, precision: str,
         x = _normalize(_spectral(layers.Dense(units, **hidden), spectral_norm)(x),
                        model.critic_norm, hidden)
         x = layers.ReLU(**hidden)(x)
-    return keras.Model(point, _score(x, spectral_norm), name="critic")
+    return _critic_model(point, x, None, model, 0, spectral_norm)
 
 
 def points_shape_problem(shape: tuple[int, ...]) -> str | None:
