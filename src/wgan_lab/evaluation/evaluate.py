@@ -12,7 +12,7 @@ from wgan_lab.gan.conditioning import generator_classes
 from wgan_lab.progress import Progress
 
 from . import metrics
-from .features import ClassifierConfig
+from .features import ClassifierConfig, classification_accuracy_score
 
 Extractor = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
 
@@ -174,6 +174,18 @@ def evaluate_generator(generator, real: np.ndarray, extractor: Extractor | None,
         return result, np.zeros(0)
     probabilities = fake_out[1]
     return result, metrics.class_histogram(probabilities.argmax(axis=1), probabilities.shape[1])
+
+
+def real_cas(train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
+             test_labels: np.ndarray, protocol: Protocol, recipe: ClassifierConfig) -> float:
+    """CAS's real-data baseline: ``recipe`` trained on as many real training images as the
+    protocol's samples, tested on the same test images as the generated ones."""
+    n = min(protocol.n_samples, len(test_images))
+    test = subsample(np.arange(len(test_images)), n, protocol.seed)
+    train = subsample(np.arange(len(train_images)), n, protocol.seed + 1)
+    return classification_accuracy_score(train_images[train], train_labels[train],
+                                         test_images[test], test_labels[test], recipe,
+                                         description="CAS classifier on real images")
 
 
 # The second evaluator's numbers: its feature-space metrics under this prefix.

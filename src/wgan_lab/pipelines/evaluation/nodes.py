@@ -7,9 +7,8 @@ from typing import Any
 import numpy as np
 
 from wgan_lab.evaluation.evaluate import (EvaluationSettings, Protocol, compute_metrics,
-                                          evaluate_generator, subsample)
+                                          evaluate_generator, real_cas, subsample)
 from wgan_lab.evaluation.feature_space import FeatureSpace, fit_feature_space
-from wgan_lab.evaluation.features import classification_accuracy_score
 from wgan_lab.gan.conditioning import generator_classes
 from wgan_lab.scoring import read_source, score, score_report
 from wgan_lab.core import settings_from
@@ -50,13 +49,8 @@ def evaluate_variant(generator, space: FeatureSpace, test_images: np.ndarray,
         real_labels=test_labels if conditional else None,
         recipe=settings.classifier if conditional else None)
     if conditional:
-        # As many real training images as samples, tested on the same test images.
-        n = min(protocol.n_samples, len(test_images))
-        test = subsample(np.arange(len(test_images)), n, protocol.seed)
-        train = subsample(np.arange(len(train_images)), n, protocol.seed + 1)
-        result["cas_real"] = classification_accuracy_score(
-            train_images[train], train_labels[train], test_images[test], test_labels[test],
-            settings.classifier, description="CAS classifier on real images")
+        result["cas_real"] = real_cas(train_images, train_labels, test_images, test_labels,
+                                      protocol, settings.classifier)
     logger.info("Evaluation: %s", {k: round(v, 4) if isinstance(v, float) else v
                                    for k, v in result.items()})
     return result, histogram.tolist()
