@@ -1,14 +1,27 @@
 #!/bin/bash
 # The confirmations of docs/tuning.md: every headline default, new and old, on
-# three fresh seeds at its own schedule (conf/defaults_confirm). Two processes:
-# one training process keeps about one core busy, so two fill a 2-core machine.
-# Resumable: the job store skips finished jobs and resumes a killed one.
+# three fresh seeds at its own schedule (conf/defaults_confirm), on one dataset:
+#   benchmarks/confirm_defaults.sh [mnist|fashion_mnist]
+# Two processes: one training process keeps about one core busy, so two fill a
+# 2-core machine. Resumable: the job store skips finished jobs and resumes a killed one.
+# A study's budget is the variant's own schedule on that dataset (its by_dataset
+# entry included), read from the project's parameters.
 set -u
 cd "$(dirname "$0")/.."
-confirm() {  # variant steps
-    kedro run --pipelines=study --env=defaults_confirm \
-        --params="study.name=confirm_$1,study.variants=[$1],study.baseline=$1,study.budget.amount=$2"
+dataset=${1:-mnist}
+steps() {  # variant -> its default steps on $dataset
+    python - "$1" "$dataset" <<'PY'
+import sys
+from wgan_lab.variants import load_parameters, with_dataset_defaults
+variant, dataset = sys.argv[1:]
+params = with_dataset_defaults(load_parameters(), dataset)
+print(params[variant]["training"]["schedule"]["steps"])
+PY
 }
-( confirm gan 10000 && confirm wgan 11000 && confirm gan_120s 12000 ) &
-( confirm wgan_gp 18000 && confirm wgan_gp_120s 30000 ) &
+confirm() {  # variant
+    kedro run --pipelines=study --env=defaults_confirm \
+        --params="dataset=$dataset,study.name=confirm_$1,study.variants=[$1],study.baseline=$1,study.budget.amount=$(steps "$1")"
+}
+( confirm gan && confirm wgan && confirm gan_120s ) &
+( confirm wgan_gp && confirm wgan_120s && confirm wgan_gp_120s ) &
 wait

@@ -27,6 +27,7 @@ PAPER_OBJECTIVES = {
     "dragan": ("non_saturating", "dragan"),     # Kodali et al. 2017
     "ns_r1": ("non_saturating", "r1"),          # Mescheder et al. 2018
     "gan_120s": ("non_saturating", "none"),
+    "wgan_120s": ("wasserstein", "clip"),
     "wgan_gp_120s": ("wasserstein", "gradient_penalty"),
     "gan_no_ema": ("non_saturating", "none"),
     "gan_paper": ("non_saturating", "none"),
