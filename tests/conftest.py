@@ -1,9 +1,11 @@
 """Shared fixtures: a throw-away copy of the Kedro project and tiny synthetic sources."""
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import gzip
 import os
 import shutil
@@ -56,6 +58,25 @@ def copy_project(root: Path) -> Path:
     return root
 
 
+@functools.cache
+def _empty_mlflow_store() -> Path:
+    """An MLflow SQLite store as MLflow creates it, made once per test process."""
+    import mlflow
+
+    folder = Path(tempfile.mkdtemp(prefix="wgan-lab-mlflow-"))
+    atexit.register(shutil.rmtree, folder, True)
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}").search_experiments()
+    return folder / "mlflow.db"
+
+
+def new_mlflow_store(path: Path) -> str:
+    """A new, empty MLflow SQLite store at ``path``, as its URI. A copy of one MLflow
+    made: creating the schema (its migrations) costs about 1.6 CPU seconds a store,
+    and the suite makes a store for every project."""
+    shutil.copy(_empty_mlflow_store(), path)
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture
 def kedro_project(tmp_path, monkeypatch) -> Path:
     """A copy of the project's configuration in a temporary root, as the working directory."""
@@ -63,7 +84,7 @@ def kedro_project(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(root)
     # MLflow caches stores by URI, so the relative default (sqlite:///mlflow.db)
     # would keep pointing at the first test's project; spell it out absolute.
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", new_mlflow_store(root / "mlflow.db"))
     return root
 
 
@@ -82,7 +103,7 @@ def tiny_compare_run(project: Path):
     copy_project(project)
     old_cwd, old_uri = os.getcwd(), os.environ.get("MLFLOW_TRACKING_URI")
     os.chdir(project)
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = new_mlflow_store(project / "mlflow.db")
     try:
         write_idx_source(project / "data/01_raw/mnist", n_train=60, n_test=30)
         params = dict(TINY_EVALUATION)
@@ -271,7 +292,7 @@ def start_mlflow_server(backend: str, artifacts: Path, env: dict[str, str] | Non
 @pytest.fixture
 def mlflow_server_proc(tmp_path):
     """A real `mlflow server` (SQLite store) on a free loopback port: (process, uri)."""
-    proc, uri = start_mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts")
+    proc, uri = start_mlflow_server(new_mlflow_store(tmp_path / "server.db"), tmp_path / "artifacts")
     yield proc, uri
     kill_group(proc)
 

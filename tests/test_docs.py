@@ -1,6 +1,7 @@
 """The documentation site: it builds with warnings as errors, its parameter reference
 is what the settings models say, and every `kedro run` it shows names pipelines,
 environments and parameters that exist."""
+import functools
 import re
 import shlex
 import subprocess
@@ -17,6 +18,12 @@ PAGES = sorted((REPO_ROOT / "docs").glob("*.md")) + [REPO_ROOT / "README.md"]
 # The catalog's ${runtime_params:...} names: parameters of no block.
 RUNTIME_NAMES = set(re.findall(r"runtime_params:(\w+)", "".join(
     p.read_text() for p in (REPO_ROOT / "conf").rglob("*.yml"))))
+
+
+# Built once for all pages: Kedro's config loader and the pipeline registry take
+# about a second a call, and a page shows up to twenty commands.
+pipeline_names = functools.cache(lambda: frozenset(register_pipelines()))
+parameters_of = functools.cache(lambda env: load_parameters(env=env))
 
 
 def kedro_commands(text: str) -> list[str]:
@@ -63,7 +70,7 @@ def test_the_readme_links_resolve():
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_every_kedro_run_shown_names_what_exists(page):
-    pipelines = set(register_pipelines())
+    pipelines = pipeline_names()
     environments = {p.name for p in (REPO_ROOT / "conf").iterdir() if p.is_dir()}
     for command in kedro_commands(page.read_text()):
         args = shlex.split(command)[2:]
@@ -80,7 +87,7 @@ def test_every_kedro_run_shown_names_what_exists(page):
                 assert name in pipelines, f"{page.name}: {command}: no pipeline {name}"
         env = (options.get("--env") or [None])[0]
         assert env is None or env in environments, f"{page.name}: {command}"
-        parameters = load_parameters(env=env)
+        parameters = parameters_of(env)
         for pair in ",".join(options.get("--params", [])).split(","):
             if not pair:
                 continue

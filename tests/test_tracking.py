@@ -96,6 +96,7 @@ def test_comparison_run_has_a_child_run_per_variant(tiny_source):
 
 def test_pipeline_against_a_real_tracking_server(tiny_source, mlflow_server, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    (tiny_source / "mlflow.db").unlink()  # the project's empty local store
     run_pipeline(tiny_source, "gan", params=tiny_training("gan"))
     assert not (tiny_source / "mlflow.db").exists()
     client, found = runs(mlflow_server)

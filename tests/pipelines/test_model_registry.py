@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import free_port, run_pipeline, write_idx_source
+from tests.conftest import free_port, new_mlflow_store, run_pipeline, write_idx_source
 from tests.configs import tiny_training
 from wgan_lab.tracking import promote_if_best
 
@@ -73,7 +73,7 @@ def test_two_runs_register_two_versions_and_best_follows_fid_then_serves(kedro_p
 
 
 def test_alias_moves_only_to_a_better_fid_under_the_same_protocol(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_mlflow_store(tmp_path / "mlflow.db")
     mlflow.set_tracking_uri(uri)
     try:
         client = MlflowClient(uri)

@@ -16,7 +16,7 @@ import yaml
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from tests.conftest import kedro_run_cli, with_real_mnist, write_idx_source
+from tests.conftest import kedro_run_cli, new_mlflow_store, with_real_mnist, write_idx_source
 from wgan_lab.data.processing import to_unit_range
 from wgan_lab.data.sources import FetchOptions, read_source
 from wgan_lab.evaluation.feature_space import FeatureSpace
@@ -98,7 +98,7 @@ def test_two_processes_share_one_study_and_a_sigterm_requeues_the_stopped_trial_
         logs.append(open(kedro_project / f"tune_{i}.log", "w"))
         # Each its own MLflow store: this test is about the shared Optuna storage.
         env = {**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "300",
-               "MLFLOW_TRACKING_URI": f"sqlite:///{kedro_project / f'mlflow_{i}.db'}"}
+               "MLFLOW_TRACKING_URI": new_mlflow_store(kedro_project / f"mlflow_{i}.db")}
         procs.append(spawn(tune_command("tune.variant=gan", "tune.trials=5",
                                         "tune.budget.amount=40"),
                            cwd=kedro_project, env=env, stdout=logs[-1], stderr=subprocess.STDOUT))
