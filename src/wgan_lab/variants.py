@@ -19,6 +19,7 @@ override always wins.
 """
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -71,15 +72,26 @@ def check_dataset_defaults(name: str, block: dict[str, Any]) -> dict[str, dict[s
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
-    """Kedro's loader, with each variant's defaults for the run's dataset selected."""
+    """Kedro's loader, with each variant's defaults for the run's dataset selected.
+
+    A run asks for its parameters two or three times (the context, the catalog, the
+    checks); reading and merging the files takes about 0.7 s each time, so the
+    first result is kept for the loader's life (one run) and handed out as copies."""
 
     def __getitem__(self, key: str) -> dict[str, Any]:
-        config = super().__getitem__(key)
         if key != "parameters":
-            return config
-        runtime = self.runtime_params or {}
-        dataset = runtime.get("dataset") or self["globals"].get("dataset")
-        return with_dataset_defaults(config, str(dataset), runtime)
+            return super().__getitem__(key)
+        if getattr(self, "_parameters", None) is None:
+            config = super().__getitem__(key)
+            runtime = self.runtime_params or {}
+            dataset = runtime.get("dataset") or self["globals"].get("dataset")
+            self._parameters = with_dataset_defaults(config, str(dataset), runtime)
+        return copy.deepcopy(self._parameters)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key == "parameters":
+            self._parameters = None
+        super().__setitem__(key, value)
 
 
 def project_root() -> Path:
