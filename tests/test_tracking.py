@@ -122,7 +122,9 @@ def test_tracking_server_lost_mid_run_keeps_the_model_and_says_where(tiny_source
         "root:\n  level: INFO\n  handlers: [console]\n")
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "DO_NOT_TRACK": "1",
            "KEDRO_LOGGING_CONFIG": str(plain_logging),
-           "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
+           # No retries: a dead server refuses at once. The timeout is for a live one
+           # on a loaded machine, whose first answer took over 3 s here under load.
+           "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
     run = spawn(
         [sys.executable, "-m", "kedro", "run", "--pipelines=gan", "--params",
          "gan.training.schedule.steps=800,gan.training.schedule.checkpoint_every=100,"
