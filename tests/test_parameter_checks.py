@@ -60,6 +60,10 @@ def test_the_configured_parameters_pass(env):
     ("theory.estimators.critic", {"loss": "wasserstein", "regularizer": "dragan"},
      "theory.estimators.critic.regularizer: dragan perturbs real data"),
     ("theory.vanishing.checkpoints", [10, 1], "theory.vanishing.checkpoints: increasing"),
+    # A search space names training parameters by their paths; a typo is no parameter.
+    ("tune.search_space.wgan",
+     {"optimizer.learnin_rate": {"type": "float", "low": 1.0e-5, "high": 1.0e-3}},
+     "tune.search_space.wgan.optimizer.learnin_rate: not a searchable training parameter"),
 ])
 def test_a_bad_value_names_its_parameter(path, value, message):
     parameters = copy.deepcopy(load_parameters())

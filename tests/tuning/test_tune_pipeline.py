@@ -37,13 +37,6 @@ def counted(study):
     return [t for t in study.get_trials() if is_finished(t)]
 
 
-def quick_settings(project, lines: str) -> None:
-    """More `tune` settings for `--env quick` (which reads conf/quick, not conf/local)."""
-    path = project / "conf/quick/parameters_tune.yml"
-    assert path.read_text().rstrip().splitlines()[-1].startswith("  ")  # tune is the last block
-    path.write_text(path.read_text() + lines)
-
-
 def tune_command(*params):
     return [sys.executable, "-m", "kedro", "run", "--pipelines=tune", "--env=quick",
             "--params=" + ",".join(params)]
@@ -152,20 +145,20 @@ def test_a_broken_setting_is_pruned_early(shared_mnist, quick_mnist_extractor, t
     extractor, _ = quick_mnist_extractor
     space = FeatureSpace(extractor, "domain classifier", 10)
     parameters = load_parameters()
-    tune = {**parameters["tune"], "variant": "gan", "trials": 4,
+    tune = {**parameters["tune"], "variant": "gan", "trials": 3,
             "storage": f"sqlite:///{tmp_path / 'optuna.db'}",
             "budget": {"unit": "steps", "amount": 1500}, "checks": 3, "eval_samples": 500,
             "score_samples": 500,
             # From the second check on: at the first, even sound settings are still near
             # their random start.
-            "pruner": {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 1000},
+            "pruner": {"name": "median", "n_startup_trials": 1, "n_warmup_steps": 1000},
             "search_space": {"gan": {"optimizer.learning_rate": {
                 "type": "float", "low": 1e-10, "high": 1e-2, "log": True}}}}
     settings = TuneSettings.from_params(tune, family(parameters))
     study = open_study(settings)
-    # Two sound trials, then the same settings with a learning rate so small that
+    # A sound trial, then the same settings with a learning rate so small that
     # nothing is learnt: the generator stays at its random start.
-    for rate in (2e-4, 3e-4, 1e-9):
+    for rate in (2e-4, 1e-9):
         study.enqueue_trial({"optimizer.learning_rate": rate})
     # The classic GAN recipe on the small MLP (fast, and it learns within the first
     # check): the pruner, not the network, is under test. Fixed settings (two critic
@@ -175,25 +168,10 @@ def test_a_broken_setting_is_pruned_early(shared_mnist, quick_mnist_extractor, t
                 "optimizer": {**gan["optimizer"], "critic_learning_rate": 2e-4, "beta_1": 0.5,
                               "beta_2": 0.999, "ema_decay": 0.0}}
     objective = TrialObjective(settings, training, train_x[:20000], test_x, space)
-    run_worker(study, objective, trials=3)
-    sound, broken = study.trials[:2], study.trials[2]
-    assert [t.state for t in sound] == [TrialState.COMPLETE, TrialState.COMPLETE]
+    run_worker(study, objective, trials=2)
+    sound, broken = study.trials[:1], study.trials[1]
+    assert [t.state for t in sound] == [TrialState.COMPLETE]
     assert broken.state == TrialState.PRUNED
     # Reported at each check's step count; stopped at the first check it could.
     assert list(broken.intermediate_values) == [500, 1000]
     assert broken.intermediate_values[1000] > 1.25 * max(t.intermediate_values[1000] for t in sound)
-
-
-def test_a_search_space_entry_that_is_no_parameter_fails_before_anything_runs(kedro_project):
-    write_idx_source(kedro_project / "data/01_raw/mnist", n_train=400, n_test=40)
-    quick_settings(kedro_project, "  search_space:\n    wgan:\n"
-                   "      optimizer.learnin_rate: {type: float, low: 1.0e-5, high: 1.0e-3}\n")
-    proc = subprocess.run(tune_command("tune.variant=wgan"), cwd=kedro_project,
-                          env={**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "400"},
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
-    assert proc.returncode != 0
-    assert "tune.search_space.wgan.optimizer.learnin_rate: not a searchable training parameter" \
-        in proc.stdout
-    # Not even ingestion ran, let alone the classifier or a trial.
-    assert not (kedro_project / "data/05_model_input").exists()
-    assert not (kedro_project / "data/06_models").exists()
