@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
@@ -83,3 +84,19 @@ def test_a_second_ctrl_c_exits_at_once_and_keeps_the_last_checkpoint(tmp_path, s
     latest = tf.train.latest_checkpoint(str(tmp_path / "ckpt"))
     assert latest.endswith("ckpt-20")
     tf.train.load_checkpoint(latest).get_variable_to_shape_map()
+
+
+def test_a_checkpoint_before_the_first_logged_step_restores(tmp_path):
+    """checkpoint_every below log_every: the history saved with it has no rows yet."""
+    from wgan_lab.gan.checkpoints import CheckpointStore
+
+    step = tf.Variable(0, dtype=tf.int64)
+    store = CheckpointStore(tmp_path, tf.train.Checkpoint(step=step), "same")
+    step.assign(50)
+    store.save(50, history=pd.DataFrame())
+    store.save_evaluations(pd.DataFrame())
+    step.assign(0)
+    restored, history = CheckpointStore(tmp_path, tf.train.Checkpoint(step=step), "same"
+                                        ).restore("auto")
+    assert restored == 50 and int(step.numpy()) == 50 and history.empty
+    assert store.load_evaluations(50).empty

@@ -72,8 +72,7 @@ class CheckpointStore:
             return 0, pd.DataFrame()
         self._checkpoint.restore(latest).assert_existing_objects_matched()
         step = int(self._checkpoint.step.numpy())
-        history_path = self.directory / "history.csv"
-        history = pd.read_csv(history_path) if history_path.is_file() else pd.DataFrame()
+        history = _read_table(self.directory / "history.csv")
         if len(history):
             history = history[history["step"] <= step]
         logger.info("Resumed from %s at step %d", latest, step)
@@ -126,12 +125,18 @@ class CheckpointStore:
                 evaluations.to_csv(tmp, index=False)
 
     def load_evaluations(self, step: int) -> pd.DataFrame:
-        path = self.directory / "evaluations.csv"
-        if not path.is_file():
-            return pd.DataFrame()
-        evaluations = pd.read_csv(path)
+        evaluations = _read_table(self.directory / "evaluations.csv")
         return evaluations[evaluations["step"] <= step] if len(evaluations) else evaluations
 
     def close(self) -> None:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """A table saved with a checkpoint; empty when there is none or it has no rows yet
+    (a checkpoint before the first logged step writes a history without columns)."""
+    try:
+        return pd.read_csv(path)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return pd.DataFrame()
