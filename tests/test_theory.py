@@ -7,6 +7,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -273,6 +279,37 @@ def test_the_convergence_stop_ends_fit_at_its_window_and_the_compute_axis_counts
     updates = sum(int(o.iterations.numpy()) for o in (trainer.compiled.critic_optimizer,
                                                       trainer.compiled.generator_optimizer))
     assert theory.compute_axis(rows[-1], 3)["gradient_evaluations"] == updates == 14 * 4
+
+
+def test_killed_mixtures_resume_from_their_store_and_equal_an_uninterrupted_run(tmp_path, spawn):
+    from tests.mixtures_worker import mixture_settings
+
+    worker = [sys.executable, str(Path(__file__).with_name("mixtures_worker.py")),
+              str(tmp_path / "killed"), str(tmp_path / "curves.csv")]
+    proc = spawn(worker, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Killed once the second run (wgan_gp) has a checkpoint: the first (gan) is kept.
+    checkpoints = tmp_path / "killed/checkpoints"
+    deadline = time.time() + 240
+    while not list(checkpoints.glob("*/8gaussians-wgan_gp-seed0/checkpoint")):
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read()[-3000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "curves.csv").exists()
+
+    rerun = spawn(worker, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, output[-3000:]
+    assert "1 of 2 runs trained in this process" in output, output[-3000:]
+    assert re.search(r"wgan_gp: training from step [1-9]\d* to 200", output), output[-3000:]
+    resumed = pd.read_csv(tmp_path / "curves.csv")
+
+    s = mixture_settings(str(tmp_path / "uninterrupted"))
+    reference, _, _ = theory.train_mixtures(s, family(load_parameters()))
+    # Everything but the CPU time each evaluation came at.
+    pd.testing.assert_frame_equal(resumed.drop(columns="cpu_seconds"),
+                                  reference.drop(columns="cpu_seconds"), check_dtype=False)
+    assert list(resumed["step"]) == [0, 50, 100, 150, 200] * 2
 
 
 # ----- the pipeline end to end ----------------------------------------------------------------

@@ -40,6 +40,12 @@ def _check_study(block: Any, parameters: dict[str, Any]) -> None:
                        "study.storage")
 
 
+def _check_theory(block: Any, parameters: dict[str, Any]) -> None:
+    settings = TheorySettings.from_params(block or {}, family(parameters))
+    if settings.mixtures.storage:
+        check_database_url(settings.mixtures.storage, "theory.mixtures.storage")
+
+
 # Block name -> its check (the block's value, all parameters).
 BLOCK_CHECKS: Registry[Callable[[Any, dict[str, Any]], None]] = Registry("parameter block", {
     "tune": _check_tune,
@@ -52,7 +58,7 @@ BLOCK_CHECKS: Registry[Callable[[Any, dict[str, Any]], None]] = Registry("parame
     "model_registry": lambda block, parameters: settings_from(ModelRegistrySettings, block,
                                                               "model_registry"),
     "compare": lambda block, parameters: compared(parameters),
-    "theory": lambda block, parameters: TheorySettings.from_params(block or {}, family(parameters)),
+    "theory": _check_theory,
 })
 
 

@@ -50,6 +50,7 @@ from wgan_lab.gan.losses import LOSSES
 from wgan_lab.gan.trainer import Budget, Callbacks, GANTrainer
 
 from .store import (DONE, ERROR_ATTR, RESULT_ATTR, RUN, SURPLUS_ATTR, WAIT, Heartbeat,
+                    NoQueuedJob, QueueOnlySampler,
                     RunCallbacks, create_study, guarded_run, is_finished, open_storage,
                     storage_url, work_until_done)
 
@@ -65,17 +66,6 @@ ADDED_JOB_ATTR = "added_job"
 # Variant -> a hash of the training settings its stored runs used: a job list
 # names variants, so a variant whose defaults change is a different job.
 VARIANT_SETTINGS_ATTR = "variant_settings"
-
-
-class NoQueuedJob(RuntimeError):
-    """The trial was not taken from the job list: another process took the last job."""
-
-
-class QueueOnlySampler(optuna.samplers.RandomSampler):
-    """Hands out queued jobs only: a trial with nothing queued fails its first suggestion."""
-
-    def sample_independent(self, study, trial, param_name, param_distribution):
-        raise NoQueuedJob(f"trial {trial.number}: no queued job left")
 
 
 

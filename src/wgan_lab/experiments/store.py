@@ -5,7 +5,8 @@ What both kinds of experiment share is here once: the storage and its
 settings (URL, heartbeat), the worker loop, the trial attributes, what counts
 as finished, the callbacks a run reports through, and the guard around each
 run (its worker, its error, its callbacks, a clean Keras session after it).
-``search`` (tuning) and ``seeds`` (the study) are thin users of it.
+``search`` (tuning), ``seeds`` (the study) and ``theory`` (its toy runs, a plain
+job list) are thin users of it.
 
 Heartbeats and stale-trial retries are what let a shared storage survive a
 killed process: a running trial whose process stops writing heartbeats for
@@ -40,6 +41,8 @@ RUN, WAIT, DONE = "run", "wait", "done"
 ERROR_ATTR = "error"
 SURPLUS_ATTR = "surplus"
 RESULT_ATTR = "result"
+# Study user attribute: a plain job list's jobs (``open_job_list``), set once all are queued.
+JOB_LIST_ATTR = "job_list"
 WORKER_ATTR = "worker"
 # A run's MLflow run and its process's kedro run, kept on its trial under these names
 # (``RunCallbacks``). A retry inherits them from the killed trial, so the process
@@ -59,6 +62,17 @@ class Heartbeat:
     def __post_init__(self) -> None:
         if not 0 < self.interval < self.grace:
             raise ValueError("needs 0 < interval < grace (seconds)")
+
+
+class NoQueuedJob(RuntimeError):
+    """The trial was not taken from the job list: another process took the last job."""
+
+
+class QueueOnlySampler(optuna.samplers.RandomSampler):
+    """Hands out queued jobs only: a trial with nothing queued fails its first suggestion."""
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        raise NoQueuedJob(f"trial {trial.number}: no queued job left")
 
 
 def this_worker() -> str:
@@ -289,3 +303,92 @@ def requeue_own_stopped_trial(study: optuna.Study) -> None:
         stable(optuna.storages.RetryHeartbeatStaleTrialCallback, max_retry=None)(study, own[-1])
         logger.info("%s: trial %d was stopped by a signal and is queued again",
                     study.study_name, own[-1].number)
+
+
+# ----- a plain job list: named jobs, each run once, its result kept ------------------
+Job = dict[str, Any]
+
+
+def open_job_list(storage: optuna.storages.BaseStorage, name: str, jobs: list[Job],
+                  wait_seconds: float = 120.0) -> optuna.Study:
+    """The study ``name`` holding one queued trial per job (a job is its parameters,
+    e.g. {"dataset": ..., "variant": ..., "seed": ...}), queued by the first process
+    that opens it; the others wait until the list is complete."""
+    try:
+        study = create_study(storage, name, "result", sampler=QueueOnlySampler())
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=name, storage=storage, sampler=QueueOnlySampler())
+    else:
+        for job in jobs:
+            study.enqueue_trial(job)
+        study.set_user_attr(JOB_LIST_ATTR, jobs)
+        return study
+    deadline = time.monotonic() + wait_seconds
+    while JOB_LIST_ATTR not in study.user_attrs:
+        if time.monotonic() > deadline:
+            raise ConfigError(f"job list {name!r} is incomplete: its creating process stopped "
+                              f"while queueing; delete the study (optuna delete-study "
+                              f"--study-name {name}) and run again")
+        time.sleep(1.0)
+        study = optuna.load_study(study_name=name, storage=storage, sampler=QueueOnlySampler())
+    return study
+
+
+def run_job_list(study: optuna.Study, run_job: Callable[[optuna.Trial, Job], dict[str, Any]],
+                 describe: Callable[[Job], str] = str, poll_seconds: float = 5.0) -> int:
+    """Take queued jobs until none is left or running elsewhere (``work_until_done``);
+    each job's result (JSON) is kept on its trial. Returns how many ran here."""
+    jobs: list[Job] = study.user_attrs[JOB_LIST_ATTR]
+    keys = list(jobs[0]) if jobs else []
+
+    def objective(trial: optuna.Trial) -> float:
+        try:
+            job = {k: trial.suggest_categorical(k, sorted({j[k] for j in jobs})) for k in keys}
+        except NoQueuedJob:
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            raise
+        try:
+            trial.set_user_attr(RESULT_ATTR, run_job(trial, job))
+        except Interrupted:
+            raise
+        except Exception as exc:
+            trial.set_user_attr(ERROR_ATTR, f"{describe(job)}: {type(exc).__name__}: {exc}")
+            raise
+        return 0.0
+
+    def status() -> tuple[str, str]:
+        trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS_ATTR)]
+        done = sum(is_finished(t) for t in trials)
+        queued = sum(t.state == TrialState.WAITING for t in trials)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        if queued:
+            return RUN, f"{done} of {len(jobs)} jobs finished, {queued} queued"
+        if running:
+            return WAIT, f"{done} of {len(jobs)} jobs finished, waiting for {running} running elsewhere"
+        return DONE, f"{done} of {len(jobs)} jobs finished"
+
+    return work_until_done(study, objective, status, poll_seconds)
+
+
+def job_list_results(study: optuna.Study, describe: Callable[[Job], str] = str
+                     ) -> list[tuple[Job, dict[str, Any]]]:
+    """Every job with its kept result, in the list's order; a job that failed with an
+    error of its own, or was given up after retries, fails here naming it."""
+    finished = {}
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state == TrialState.COMPLETE and RESULT_ATTR in trial.user_attrs:
+            finished[tuple(sorted(trial.params.items()))] = trial.user_attrs[RESULT_ATTR]
+    errors = [t.user_attrs[ERROR_ATTR] for t in study.get_trials(deepcopy=False)
+              if t.state == TrialState.FAIL and ERROR_ATTR in t.user_attrs]
+    results, missing = [], []
+    for job in study.user_attrs[JOB_LIST_ATTR]:
+        result = finished.get(tuple(sorted(job.items())))
+        if result is None:
+            missing.append(describe(job))
+        else:
+            results.append((job, result))
+    if missing:
+        raise RuntimeError(f"{study.study_name}: {len(missing)} job(s) without a result "
+                           f"({'; '.join(missing)})" + (f"; errors: {'; '.join(errors)}"
+                                                        if errors else ""))
+    return results

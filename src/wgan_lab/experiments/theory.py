@@ -28,9 +28,13 @@ critic-only updates are ``GANTrainer.train_critic``).
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import keras
@@ -39,7 +43,8 @@ import pandas as pd
 import tensorflow as tf
 from pydantic import Field
 
-from wgan_lab.core import ConfigError, Count, Listed, Registry, UnknownNameError, section, settings_from
+from wgan_lab.core import (ConfigError, Count, Listed, Registry, UnknownNameError, masked_url,
+                           section, settings_from)
 from wgan_lab.data.toy import TOY_SOURCES, mode_coverage, toy_samples
 from wgan_lab.evaluation.divergences import (exact_w1, gaussian_js, gaussian_kl, gaussian_w1,
                                              js_from_discriminator_value, optimal_discriminator,
@@ -52,7 +57,8 @@ from wgan_lab.gan.regularizers import REGULARIZERS
 from wgan_lab.gan.trainer import Budget, Callbacks, GANTrainer
 from wgan_lab.progress import Progress
 
-from .store import RunCallbacks
+from .store import (Heartbeat, RunCallbacks, job_list_results, open_job_list, open_storage,
+                    run_job_list)
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +118,16 @@ class MixtureSettings:
     # Per variant: sections of its training parameters to change for toy data
     # (the papers' toy settings), e.g. {wgan: {optimizer: {name: rmsprop}}}.
     overrides: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+    # A job store (an Optuna storage URL) that keeps each run's results as it ends,
+    # with each run's checkpoints under checkpoint_root: a killed theory run resumes
+    # where it stopped, and more processes given the same storage share the runs.
+    # null: the runs are trained in this process and kept nowhere until the report.
+    storage: str | None = None
+    checkpoint_root: str = ""
+    checkpoint_every: Count = 2000   # steps between a stored run's checkpoints
+    # A run whose process stops writing heartbeats for heartbeat.grace seconds
+    # (killed, machine lost) is queued again, as a study's jobs are.
+    heartbeat: Heartbeat = Heartbeat()
 
 
 @section
@@ -208,7 +224,7 @@ class TheorySettings:
     def _config(self, name: str, seed: int, objective: dict[str, Any], where: str,
                 hidden_units=None, optimizer: dict[str, Any] | None = None,
                 schedule: dict[str, Any] | None = None,
-                critic_norm: str = "none") -> TrainingConfig:
+                critic_norm: str = "none", resume: str = "never") -> TrainingConfig:
         params = {"variant": name, "seed": int(seed),
                   "model": {"architecture": "points", "latent_dim": self.latent_dim,
                             "hidden_units": list(hidden_units or self.hidden_units),
@@ -219,7 +235,7 @@ class TheorySettings:
                                "checkpoint_every": 10**9, "n_sample_images": 256,
                                **(schedule or {})},
                   "runtime": {**self.runtime, "distribution": "default", "precision": "float32",
-                              "resume": "never"}}
+                              "resume": resume}}
         return TrainingConfig.from_params(params, prefix=where)
 
     def estimator_config(self, role: str, seed: int) -> TrainingConfig:
@@ -254,8 +270,11 @@ class TheorySettings:
         where = f"theory.mixtures.overrides.{name}" if override else f"{name}.training"
         return self._config(name, seed, objective, where,
                             optimizer={**mixtures.optimizer, **override.get("optimizer", {})},
-                            schedule={"steps": mixtures.steps, "eval_every": mixtures.eval_every},
-                            critic_norm=training.get("model", {}).get("critic_norm", "none"))
+                            schedule={"steps": mixtures.steps, "eval_every": mixtures.eval_every,
+                                      **({"checkpoint_every": mixtures.checkpoint_every}
+                                         if mixtures.storage else {})},
+                            critic_norm=training.get("model", {}).get("critic_norm", "none"),
+                            resume="auto" if mixtures.storage else "never")
 
 
 def settings_params(config: TrainingConfig) -> dict[str, Any]:
@@ -494,61 +513,123 @@ def train_mixtures(settings: TheorySettings, family: Registry,
     """Each variant x dataset x seed trained for ``mixtures.steps`` generator steps.
     Returns the curves (per evaluation: exact W1 to held-out real samples, the
     real-vs-real floor, the critic's gap, modes covered, high-quality fraction), the
-    final row of each run, and the first seed's final samples."""
+    final row of each run, and the first seed's final samples.
+
+    With ``mixtures.storage`` the runs are a job list there: each result is kept as
+    its run ends and each run checkpoints, so a killed theory run resumes where it
+    stopped, and more processes given the same storage share the runs."""
     s = settings.mixtures
     runs = _Runs(callbacks, "mixtures")
-    curves, samples = [], []
-    jobs = [(d, v, seed) for d in s.datasets for v in s.variants for seed in settings.seeds]
+    jobs = [{"dataset": d, "variant": v, "seed": int(seed)}
+            for d in s.datasets for v in s.variants for seed in settings.seeds]
     with Progress("theory: variants on toy data", len(jobs), "runs") as progress:
-        for dataset, variant, seed in jobs:
-            source = TOY_SOURCES[dataset]
-            config = settings.variant_config(variant, family[variant], seed)
-            train = toy_samples(dataset, 20_000, seed)
-            rng = np.random.default_rng([seed, 5])
-            real_eval = toy_samples(dataset, s.eval_samples, 1000 + seed)
-            floor = exact_w1(toy_samples(dataset, s.eval_samples, 2000 + seed), real_eval)
-            z = rng.standard_normal((s.eval_samples, settings.latent_dim)).astype(np.float32)
-            trainer = GANTrainer(config, (2,))
-            wasserstein = LOSSES[config.objective.loss].estimates_wasserstein
-            runs.start(f"{variant} on {dataset} seed {seed}", config, dataset=dataset,
-                       variant=variant)
-
-            def evaluate(step: int, generator: keras.Model) -> dict[str, float]:
-                fake = np.asarray(generator(tf.constant(z), training=False))
-                row = {"exact_w1": exact_w1(fake, real_eval), "w1_floor": floor,
-                       "critic_gap": gap(trainer.critic, real_eval, fake)}
-                if source.centres is not None:
-                    coverage = mode_coverage(fake, source.centres, source.std)
-                    row.update(modes_covered=coverage.modes_covered, n_modes=coverage.n_modes,
-                               high_quality=coverage.high_quality)
-                runs.check(step, row)
-                return row
-
-            initial = evaluate(0, trainer.sampling_generator)
-            run = {"dataset": dataset, "variant": variant, "seed": seed,
-                   "wasserstein_loss": wasserstein}
-            curves.append({**run, "step": 0, "cpu_seconds": 0.0, "gradient_evaluations": 0,
-                           **initial})
-            stop = ConvergenceStop(s.convergence, floor) if s.convergence else None
-            result = trainer.fit(train, budget=Budget("steps", s.steps),
-                                 callbacks=Callbacks(evaluate=evaluate, on_evaluation=stop),
-                                 label=f"{variant} on {dataset}, seed {seed}")
-            for row in result.evaluations.to_dict("records"):
-                curves.append({**run, **compute_axis(row, config.objective.n_critic),
-                               **{k: v for k, v in row.items() if k != "seconds"}})
-            curves[-1]["converged_at"] = stop.converged_at if stop else None
-            final = curves[-1]
-            runs.end({k: float(v) for k, v in final.items() if v is not None and k not in
-                      ("dataset", "variant", "seed", "step", "wasserstein_loss")})
-            if seed == settings.seeds[0]:
-                fake = np.asarray(trainer.sampling_generator(tf.constant(z), training=False))
-                samples += [{"dataset": dataset, "variant": variant, "x": float(x), "y": float(y)}
-                            for x, y in fake]
+        def run(job: dict[str, Any], checkpoint_dir: str | None) -> dict[str, Any]:
+            result = _mixture_run(settings, family, runs, checkpoint_dir, **job)
             progress.update(progress.completed + 1)
-            keras.backend.clear_session()
+            return result
+
+        if s.storage is None:
+            results = [(job, run(job, None)) for job in jobs]
+        else:
+            results = _mixture_jobs(settings, family, jobs, run)
+    curves = [row for _, result in results for row in result["curves"]]
+    samples = [row for _, result in results for row in result["samples"]]
     curves_table = pd.DataFrame(curves)
     finals = curves_table.sort_values("step").groupby(["dataset", "variant", "seed"]).tail(1)
     return curves_table, finals.reset_index(drop=True), pd.DataFrame(samples)
+
+
+def _mixture_run(settings: TheorySettings, family: Registry, runs: _Runs,
+                 checkpoint_dir: str | None, dataset: str, variant: str, seed: int
+                 ) -> dict[str, Any]:
+    """One variant on one toy dataset with one seed: its curve rows and, for the
+    first seed, its final samples (JSON-ready, as a job list keeps them)."""
+    s = settings.mixtures
+    source = TOY_SOURCES[dataset]
+    config = settings.variant_config(variant, family[variant], seed)
+    train = toy_samples(dataset, 20_000, seed)
+    rng = np.random.default_rng([seed, 5])
+    real_eval = toy_samples(dataset, s.eval_samples, 1000 + seed)
+    floor = exact_w1(toy_samples(dataset, s.eval_samples, 2000 + seed), real_eval)
+    z = rng.standard_normal((s.eval_samples, settings.latent_dim)).astype(np.float32)
+    trainer = GANTrainer(config, (2,))
+    wasserstein = LOSSES[config.objective.loss].estimates_wasserstein
+    runs.start(f"{variant} on {dataset} seed {seed}", config, dataset=dataset, variant=variant)
+
+    def evaluate(step: int, generator: keras.Model) -> dict[str, float]:
+        fake = np.asarray(generator(tf.constant(z), training=False))
+        row = {"exact_w1": exact_w1(fake, real_eval), "w1_floor": floor,
+               "critic_gap": gap(trainer.critic, real_eval, fake)}
+        if source.centres is not None:
+            coverage = mode_coverage(fake, source.centres, source.std)
+            row.update(modes_covered=coverage.modes_covered, n_modes=coverage.n_modes,
+                       high_quality=coverage.high_quality)
+        runs.check(step, row)
+        return row
+
+    initial = evaluate(0, trainer.sampling_generator)
+    run = {"dataset": dataset, "variant": variant, "seed": seed, "wasserstein_loss": wasserstein}
+    curves = [{**run, "step": 0, "cpu_seconds": 0.0, "gradient_evaluations": 0, **initial}]
+    stop = ConvergenceStop(s.convergence, floor) if s.convergence else None
+    result = trainer.fit(train, checkpoint_dir, budget=Budget("steps", s.steps),
+                         callbacks=Callbacks(evaluate=evaluate, on_evaluation=stop,
+                                             on_resume=stop.resume if stop else None),
+                         label=f"{variant} on {dataset}, seed {seed}")
+    for row in result.evaluations.to_dict("records"):
+        curves.append({**run, **compute_axis(row, config.objective.n_critic),
+                       **{k: v for k, v in row.items() if k != "seconds"}})
+    curves[-1]["converged_at"] = stop.converged_at if stop else None
+    final = curves[-1]
+    runs.end({k: float(v) for k, v in final.items() if v is not None and k not in
+              ("dataset", "variant", "seed", "step", "wasserstein_loss")})
+    samples = []
+    if seed == settings.seeds[0]:
+        fake = np.asarray(trainer.sampling_generator(tf.constant(z), training=False))
+        samples = [{"dataset": dataset, "variant": variant, "x": float(x), "y": float(y)}
+                   for x, y in fake]
+    keras.backend.clear_session()
+    return {"curves": [{k: _plain(v) for k, v in row.items()} for row in curves],
+            "samples": samples}
+
+
+def _plain(value: Any) -> Any:
+    """A table cell as JSON keeps it: numbers as Python numbers, NaN as None."""
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    return value
+
+
+def _describe(job: dict[str, Any]) -> str:
+    return f"{job['variant']} on {job['dataset']} seed {job['seed']}"
+
+
+def _mixture_jobs(settings: TheorySettings, family: Registry, jobs: list[dict[str, Any]],
+                  run: Callable[[dict[str, Any], str | None], dict[str, Any]]
+                  ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The runs as a job list in ``mixtures.storage``, named by a hash of everything
+    that shapes their results, so that changed settings never reuse stored runs."""
+    s = settings.mixtures
+    kept_apart = ("storage", "checkpoint_root", "checkpoint_every", "heartbeat")
+    shaping = {"mixtures": {k: v for k, v in dataclasses.asdict(s).items() if k not in kept_apart},
+               "seeds": list(settings.seeds), "hidden_units": list(settings.hidden_units),
+               "latent_dim": settings.latent_dim, "optimizer": settings.optimizer,
+               "configs": {v: settings.variant_config(v, family[v], 0).settings_fingerprint()
+                           for v in s.variants}}
+    name = "theory-mixtures-" + hashlib.sha256(
+        json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:12]
+    storage = open_storage(s.storage, s.heartbeat, max_retry=3)
+    study = open_job_list(storage, name, jobs)
+    folder = Path(s.checkpoint_root or ".") / name
+
+    def run_job(trial: Any, job: dict[str, Any]) -> dict[str, Any]:
+        return run(job, str(folder / f"{job['dataset']}-{job['variant']}-seed{job['seed']}"))
+
+    ran = run_job_list(study, run_job, _describe)
+    logger.info("theory mixtures: %d of %d runs trained in this process, the rest kept in %s "
+                "(job list %s)", ran, len(jobs), masked_url(s.storage), name)
+    return job_list_results(study, _describe)
 
 
 def compute_axis(row: dict[str, Any], n_critic: int) -> dict[str, float]:
@@ -570,6 +651,11 @@ class ConvergenceStop:
         self.window = settings.window
         self.inside = 0
         self.converged_at: int | None = None
+
+    def resume(self, evaluations: pd.DataFrame) -> None:
+        """The checks made before a resume, counted again: the window goes on."""
+        for row in evaluations.to_dict("records"):
+            self(int(row["step"]), {}, row)
 
     def __call__(self, step: int, spent: dict[str, float], scores: dict[str, float]) -> bool:
         self.inside = self.inside + 1 if scores["exact_w1"] <= self.limit else 0

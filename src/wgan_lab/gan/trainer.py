@@ -141,6 +141,10 @@ class Callbacks:
     # Called after each evaluation with the training spent so far (steps,
     # seconds, cpu_seconds) and the metrics; returning True stops training there.
     on_evaluation: Callable[[int, dict[str, float], dict[str, float]], bool | None] | None = None
+    # Called once when training resumes from a checkpoint, with the evaluations made
+    # before it, so that a callback with state (a convergence window) goes on as if
+    # training had never stopped.
+    on_resume: Callable[[pd.DataFrame], None] | None = None
 
 
 @dataclass
@@ -297,6 +301,8 @@ class GANTrainer:
             rows = history.to_dict("records")
             evaluations = (store.load_evaluations(start).to_dict("records")
                            if store is not None and start else [])
+            if evaluations and callbacks.on_resume:
+                callbacks.on_resume(pd.DataFrame(evaluations))
             noise = sample_noise(config, self.n_classes)
             samples = self.generate(noise)
             clock = _Clock(float(self.compiled.elapsed.numpy()), base_cpu)
