@@ -60,6 +60,13 @@ def test_the_configured_parameters_pass(env):
     ("theory.estimators.critic", {"loss": "wasserstein", "regularizer": "dragan"},
      "theory.estimators.critic.regularizer: dragan perturbs real data"),
     ("theory.vanishing.checkpoints", [10, 1], "theory.vanishing.checkpoints: increasing"),
+    ("study.storage", "not-a-url", "study.storage: not a database URL (got 'not-a-url'); use "
+                                   "sqlite:///path.db or postgresql://user@host/db"),
+    # MySQL's default driver is not a dependency: its absence is what a user meets.
+    ("tune.storage", "mysql://lab:s3cret@127.0.0.1/jobs",
+     "tune.storage: the database driver for mysql:// is not installed (no module MySQLdb); "
+     "pip install mysqlclient"),
+    ("theory.mixtures.storage", "not-a-url", "theory.mixtures.storage: not a database URL"),
     # A search space names training parameters by their paths; a typo is no parameter.
     ("tune.search_space.wgan",
      {"optimizer.learnin_rate": {"type": "float", "low": 1.0e-5, "high": 1.0e-3}},
@@ -77,6 +84,25 @@ def test_a_bad_value_names_its_parameter(path, value, message):
     with pytest.raises(ConfigError) as error:
         check_parameters([block_name], parameters)
     assert str(error.value).startswith(message), str(error.value)
+
+
+def test_every_block_a_pipeline_reads_has_a_check():
+    """The run hook checks the blocks a pipeline's nodes read (parameters_read) before
+    any node runs (tests/pipelines/test_checks_before_run.py drives it from the command
+    line); so every block any registered pipeline reads must have a check."""
+    from wgan_lab.parameter_checks import parameters_read
+    from wgan_lab.pipeline_registry import register_pipelines
+
+    variants = family(load_parameters())
+    for name, pipeline in register_pipelines().items():
+        for block in parameters_read(pipeline):
+            top, _, rest = block.partition(".")
+            if top in variants:
+                assert rest in ("training", "checkpoint_dir"), (name, block)
+            elif not rest:
+                assert top in BLOCK_CHECKS, (name, block)
+            else:   # a path inside a checked block
+                assert top in BLOCK_CHECKS, (name, block)
 
 
 def test_a_missing_postgres_driver_names_the_extra(monkeypatch):
