@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from tests.configs import variants
-from tests.conftest import kedro_run_cli, with_real_mnist
+from tests.conftest import run_pipeline, with_real_mnist
 from wgan_lab.core import UnknownNameError
 from wgan_lab.variants import compared, family, load_parameters
 
@@ -72,13 +72,13 @@ def test_unknown_compare_variant_names_the_known_ones():
 @pytest.mark.integration
 @pytest.mark.slow
 def test_new_variants_train_in_the_quick_environment(kedro_project, quick_mnist_classifier):
-    """`kedro run --pipelines=compare --env quick` over two newer variants, on real MNIST."""
+    """The compare pipeline in the quick environment over two newer variants, on real MNIST."""
     with_real_mnist(kedro_project, quick_mnist_classifier)
-    picked = "+".join(NEW_VARIANTS)
-    # A third of the quick schedule: one in-training evaluation each is enough here.
-    shorter = ",".join(f"{variant}.training.schedule.steps=100" for variant in NEW_VARIANTS)
-    kedro_run_cli(kedro_project, "--pipelines=compare", "--env=quick",
-                  f"--params=compare.variants={picked},{shorter}")
+    # In process (the command line's spelling, a+b, is test_compare_variants_from_parameters'),
+    # a third of the quick schedule: one in-training evaluation each is enough here.
+    shorter = {variant: {"training": {"schedule": {"steps": 100}}} for variant in NEW_VARIANTS}
+    run_pipeline(kedro_project, "compare", env="quick",
+                 params={"compare": {"variants": NEW_VARIANTS}, **shorter})
     reports = kedro_project / "data/08_reporting/mnist-quick"
     assert sorted(p.name for p in reports.iterdir() if p.is_dir()) == sorted(NEW_VARIANTS)
     for variant in NEW_VARIANTS:
@@ -97,7 +97,7 @@ def test_a_run_s_parameters_do_not_outlive_it(kedro_project):
     from kedro.framework.project import pipelines
     from kedro.framework.startup import bootstrap_project
 
-    from tests.conftest import run_pipeline, write_idx_source
+    from tests.conftest import write_idx_source
 
     write_idx_source(kedro_project / "data/01_raw/mnist", n_train=20, n_test=10)
     run_pipeline(kedro_project, "data_processing", params={"compare": {"variants": ["lsgan"]}})

@@ -15,7 +15,7 @@ import yaml
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from tests.conftest import kedro_run_cli, with_real_mnist
+from tests.conftest import run_pipeline, with_real_mnist
 from wgan_lab.variants import load_parameters
 
 ENV = "studytest"
@@ -140,7 +140,7 @@ def test_two_processes_share_the_jobs_and_one_tracking_server(
 
     # The report rebuilt from the job store alone holds every job.
     shutil.rmtree(kedro_project / REPORTS)
-    kedro_run_cli(kedro_project, "--pipelines=study_report", f"--env={ENV}")
+    run_pipeline(kedro_project, "study_report", env=ENV)
     runs = pd.read_csv(kedro_project / REPORTS / "study_runs.csv")
     assert sorted(zip(runs["variant"], runs["seed"])) == sorted(expected)
     assert set(runs.loc[runs["variant"] == "wgan_gp_nan", "status"]) == {"failed"}

@@ -16,7 +16,7 @@ import yaml
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from tests.conftest import kedro_run_cli, new_mlflow_store, with_real_mnist, write_idx_source
+from tests.conftest import new_mlflow_store, run_pipeline, with_real_mnist, write_idx_source
 from wgan_lab.data.processing import to_unit_range
 from wgan_lab.data.sources import FetchOptions, read_source
 from wgan_lab.evaluation.feature_space import FeatureSpace
@@ -48,8 +48,8 @@ def test_quick_tune_on_real_mnist_tracks_every_trial_and_writes_usable_best_para
     with_real_mnist(kedro_project, quick_mnist_classifier)
     # Two trials: the first always completes (the pruner starts after one), the
     # second completes or is pruned; either way it is tracked with its state.
-    kedro_run_cli(kedro_project, "--pipelines=tune", "--env=quick",
-                  "--params=tune.variant=wgan,tune.trials=2")
+    run_pipeline(kedro_project, "tune", env="quick", params={"tune": {"variant": "wgan",
+                                                                      "trials": 2}})
     study = load(kedro_project, "wgan-steps-60")
     trials = counted(study)
     assert sorted(t.number for t in trials) == [0, 1]
