@@ -5,6 +5,7 @@ import atexit
 import contextlib
 import dataclasses
 import fcntl
+import json
 import functools
 import gzip
 import os
@@ -396,12 +397,21 @@ def _weight(item) -> int:
     return marked + sum(HEAVY_FIXTURES.get(name, 0) for name in getattr(item, "fixturenames", ()))
 
 
+# Seconds each test file took in a CI run (tests/file_seconds.py makes it from
+# pytest's --durations output). Files it does not list are placed by their heavy
+# fixtures and marks, at about 10 s a point.
+FILE_SECONDS = json.loads((Path(__file__).with_name("file_seconds.json")).read_text())
+
+
 def pytest_collection_modifyitems(config, items):
-    """The heaviest files first, each file's tests together and in order: the two xdist
-    workers (one file at a time) start on the longest work, so neither is left alone
-    with a long file at the end."""
+    """The longest files first, each file's tests together and in order: the two
+    xdist workers (one file at a time) start on the longest work, so neither is left
+    alone with a long file at the end."""
     weights: dict = {}
     for item in items:
-        weights[item.path] = weights.get(item.path, 0) + _weight(item)
+        weights[item.path] = weights.get(item.path, 0) + 10 * _weight(item)
+    for path in weights:
+        relative = path.relative_to(REPO_ROOT).as_posix()
+        weights[path] = FILE_SECONDS.get(relative, weights[path])
     order = {item.path: i for i, item in reversed(list(enumerate(items)))}
     items.sort(key=lambda item: (-weights[item.path], order[item.path]))
