@@ -74,8 +74,10 @@ def run_study_as_a_team(project, server, uri, spawn):
             variant_seed = job(trial)
             folder = (project / "data/06_models/mnist-quick/study/default"
                       / f"{variant_seed[0]}-seed{variant_seed[1]}/checkpoints")
+            # The state file that resuming reads, written after the checkpoint's own
+            # files: a kill between the two (seen in CI) leaves nothing to resume from.
             if (trial.state == TrialState.RUNNING and trial.user_attrs.get("worker", "")
-                    .endswith(f":{second.pid}") and list(folder.glob("ckpt-*.index"))):
+                    .endswith(f":{second.pid}") and (folder / "checkpoint").is_file()):
                 os.killpg(second.pid, signal.SIGKILL)
                 second.wait()
                 killed = trial.number
