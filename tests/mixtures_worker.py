@@ -1,10 +1,14 @@
 """The quick theory's mixtures, one dataset and two variants, through a job store, in a
-process of their own (killed and rerun by tests/test_theory.py):
-``python mixtures_worker.py <folder> <curves.csv>``."""
+process of their own (killed and rerun by tests/test_theory.py), each network an MLflow
+run under the process's own run, as in the pipeline:
+``python mixtures_worker.py <folder> <curves.csv> <tracking URI>``."""
 import logging
 import sys
 
+import mlflow
+
 from wgan_lab.experiments.theory import TheorySettings, train_mixtures
+from wgan_lab.tracking import RunTracker
 from wgan_lab.variants import family, load_parameters
 
 
@@ -23,6 +27,10 @@ def mixture_settings(folder: str) -> TheorySettings:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    folder, out = sys.argv[1:3]
-    curves, _, _ = train_mixtures(mixture_settings(folder), family(load_parameters()))
+    folder, out, tracking_uri = sys.argv[1:4]
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run(run_name="theory"):
+        callbacks = RunTracker.under_active_run("theory").callbacks()
+        curves, _, _ = train_mixtures(mixture_settings(folder), family(load_parameters()),
+                                      callbacks)
     curves.to_csv(out, index=False)

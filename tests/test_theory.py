@@ -284,8 +284,9 @@ def test_the_convergence_stop_ends_fit_at_its_window_and_the_compute_axis_counts
 def test_killed_mixtures_resume_from_their_store_and_equal_an_uninterrupted_run(tmp_path, spawn):
     from tests.mixtures_worker import mixture_settings
 
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     worker = [sys.executable, str(Path(__file__).with_name("mixtures_worker.py")),
-              str(tmp_path / "killed"), str(tmp_path / "curves.csv")]
+              str(tmp_path / "killed"), str(tmp_path / "curves.csv"), tracking]
     proc = spawn(worker, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # Killed once the second run (wgan_gp) has a checkpoint: the first (gan) is kept.
     checkpoints = tmp_path / "killed/checkpoints"
@@ -312,6 +313,14 @@ def test_killed_mixtures_resume_from_their_store_and_equal_an_uninterrupted_run(
     pd.testing.assert_frame_equal(resumed.drop(columns="cpu_seconds"),
                                   reference.drop(columns="cpu_seconds"), check_dtype=False)
     assert list(resumed["step"]) == [0, 50, 100, 150, 200] * 2
+
+    # What the killed process left RUNNING in MLflow (its own run and the network it was
+    # training) the rerun ended as KILLED; every other run finished.
+    client = mlflow.MlflowClient(tracking)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    status = sorted((r.data.tags.get("variant", "process"), r.info.status) for r in runs)
+    assert status == [("gan", "FINISHED"), ("process", "FINISHED"), ("process", "KILLED"),
+                      ("wgan_gp", "FINISHED"), ("wgan_gp", "KILLED")], status
 
 
 # ----- the pipeline end to end ----------------------------------------------------------------

@@ -108,6 +108,25 @@ class RunCallbacks:
     evaluated: Callable[[str, dict[str, float]], None] | None = None
 
 
+def begin_attempt(trial: optuna.Trial, callbacks: RunCallbacks
+                  ) -> Callable[[dict[str, str] | None], None]:
+    """Note this process on ``trial`` (its worker and ``callbacks.process_attrs``), and
+    return what to call with the run's own tracking attributes once it has started:
+    it notes them and ends the runs a killed attempt of this trial left open."""
+    # A retry inherits the killed trial's attributes: read them before noting ours.
+    dead_attempt = {k: trial.user_attrs[k] for k in TRACKING_ATTRS if k in trial.user_attrs}
+    trial.set_user_attr(WORKER_ATTR, this_worker())
+    for key, value in callbacks.process_attrs.items():
+        trial.set_user_attr(key, value)
+
+    def started(own: dict[str, str] | None) -> None:
+        for key, value in (own or {}).items():
+            trial.set_user_attr(key, value)
+        if dead_attempt and callbacks.abandon:
+            callbacks.abandon(dead_attempt)
+    return started
+
+
 def guarded_run(trial: optuna.Trial, callbacks: RunCallbacks, name: str, tags: dict[str, str],
                 params: dict[str, Any] | Callable[[], dict[str, Any]],
                 body: Callable[[], dict[str, float]],
@@ -117,18 +136,10 @@ def guarded_run(trial: optuna.Trial, callbacks: RunCallbacks, name: str, tags: d
     callbacks started and ended with its state, an error of its own kept on the
     trial (a killed run keeps none, so it is retried), the session cleared after.
     A retry ends what the killed attempt left open (``callbacks.abandon``)."""
-    # A retry inherits the killed trial's attributes: read them before noting ours.
-    dead_attempt = {k: trial.user_attrs[k] for k in TRACKING_ATTRS if k in trial.user_attrs}
-    trial.set_user_attr(WORKER_ATTR, this_worker())
-    for key, value in callbacks.process_attrs.items():
-        trial.set_user_attr(key, value)
+    started = begin_attempt(trial, callbacks)
     params = params() if callable(params) else params
     state, final = "FAIL", {}
-    if callbacks.start:
-        for key, value in (callbacks.start(name, tags, params) or {}).items():
-            trial.set_user_attr(key, value)
-    if dead_attempt and callbacks.abandon:
-        callbacks.abandon(dead_attempt)
+    started(callbacks.start(name, tags, params) if callbacks.start else None)
     try:
         final = body()
         state = "COMPLETE"
@@ -334,10 +345,18 @@ def open_job_list(storage: optuna.storages.BaseStorage, name: str, jobs: list[Jo
     return study
 
 
-def run_job_list(study: optuna.Study, run_job: Callable[[optuna.Trial, Job], dict[str, Any]],
-                 describe: Callable[[Job], str] = str, poll_seconds: float = 5.0) -> int:
+JobListRunner = Callable[[Job, Callable[[dict[str, str] | None], None]], dict[str, Any]]
+
+
+def run_job_list(study: optuna.Study, run_job: JobListRunner, describe: Callable[[Job], str] = str,
+                 callbacks: RunCallbacks | None = None, poll_seconds: float = 5.0) -> int:
     """Take queued jobs until none is left or running elsewhere (``work_until_done``);
-    each job's result (JSON) is kept on its trial. Returns how many ran here."""
+    each job's result (JSON) is kept on its trial. Returns how many ran here.
+
+    ``run_job(job, started)`` calls ``started`` with what ``callbacks.start`` returned
+    (``begin_attempt``): a retried job then ends the tracked runs its killed attempt
+    left open."""
+    callbacks = callbacks or RunCallbacks()
     jobs: list[Job] = study.user_attrs[JOB_LIST_ATTR]
     keys = list(jobs[0]) if jobs else []
 
@@ -347,8 +366,9 @@ def run_job_list(study: optuna.Study, run_job: Callable[[optuna.Trial, Job], dic
         except NoQueuedJob:
             trial.set_user_attr(SURPLUS_ATTR, True)
             raise
+        started = begin_attempt(trial, callbacks)
         try:
-            trial.set_user_attr(RESULT_ATTR, run_job(trial, job))
+            trial.set_user_attr(RESULT_ATTR, run_job(job, started))
         except Interrupted:
             raise
         except Exception as exc:

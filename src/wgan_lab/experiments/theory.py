@@ -291,13 +291,19 @@ class _Runs:
         self.callbacks = callbacks or RunCallbacks()
         self.experiment = experiment
 
-    def start(self, name: str, config: TrainingConfig, **tags: Any) -> None:
+    def start(self, name: str, config: TrainingConfig,
+              started: Callable[[dict[str, str] | None], None] | None = None, **tags: Any) -> None:
+        """``started`` (a stored job's ``begin_attempt``) gets the run's tracking ids."""
+        own = None
         if self.callbacks.start:
             # The seed among the tags: each network is its own run, never another's
             # resumed.
             tags = {"theory": self.experiment, "seed": config.seed, **tags}
-            self.callbacks.start(f"{self.experiment}: {name}",
-                                 {k: str(v) for k, v in tags.items()}, settings_params(config))
+            own = self.callbacks.start(f"{self.experiment}: {name}",
+                                       {k: str(v) for k, v in tags.items()},
+                                       settings_params(config))
+        if started:
+            started(own)
 
     def check(self, step: int, metrics: dict[str, float]) -> None:
         if self.callbacks.check:
@@ -523,15 +529,16 @@ def train_mixtures(settings: TheorySettings, family: Registry,
     jobs = [{"dataset": d, "variant": v, "seed": int(seed)}
             for d in s.datasets for v in s.variants for seed in settings.seeds]
     with Progress("theory: variants on toy data", len(jobs), "runs") as progress:
-        def run(job: dict[str, Any], checkpoint_dir: str | None) -> dict[str, Any]:
-            result = _mixture_run(settings, family, runs, checkpoint_dir, **job)
+        def run(job: dict[str, Any], checkpoint_dir: str | None,
+                started: Callable[[dict[str, str] | None], None] | None = None) -> dict[str, Any]:
+            result = _mixture_run(settings, family, runs, checkpoint_dir, started, **job)
             progress.update(progress.completed + 1)
             return result
 
         if s.storage is None:
             results = [(job, run(job, None)) for job in jobs]
         else:
-            results = _mixture_jobs(settings, family, jobs, run)
+            results = _mixture_jobs(settings, family, jobs, run, runs.callbacks)
     curves = [row for _, result in results for row in result["curves"]]
     samples = [row for _, result in results for row in result["samples"]]
     curves_table = pd.DataFrame(curves)
@@ -540,8 +547,9 @@ def train_mixtures(settings: TheorySettings, family: Registry,
 
 
 def _mixture_run(settings: TheorySettings, family: Registry, runs: _Runs,
-                 checkpoint_dir: str | None, dataset: str, variant: str, seed: int
-                 ) -> dict[str, Any]:
+                 checkpoint_dir: str | None,
+                 started: Callable[[dict[str, str] | None], None] | None,
+                 dataset: str, variant: str, seed: int) -> dict[str, Any]:
     """One variant on one toy dataset with one seed: its curve rows and, for the
     first seed, its final samples (JSON-ready, as a job list keeps them)."""
     s = settings.mixtures
@@ -554,7 +562,8 @@ def _mixture_run(settings: TheorySettings, family: Registry, runs: _Runs,
     z = rng.standard_normal((s.eval_samples, settings.latent_dim)).astype(np.float32)
     trainer = GANTrainer(config, (2,))
     wasserstein = LOSSES[config.objective.loss].estimates_wasserstein
-    runs.start(f"{variant} on {dataset} seed {seed}", config, dataset=dataset, variant=variant)
+    runs.start(f"{variant} on {dataset} seed {seed}", config, started, dataset=dataset,
+               variant=variant)
 
     def evaluate(step: int, generator: keras.Model) -> dict[str, float]:
         fake = np.asarray(generator(tf.constant(z), training=False))
@@ -606,7 +615,7 @@ def _describe(job: dict[str, Any]) -> str:
 
 
 def _mixture_jobs(settings: TheorySettings, family: Registry, jobs: list[dict[str, Any]],
-                  run: Callable[[dict[str, Any], str | None], dict[str, Any]]
+                  run: Callable[..., dict[str, Any]], callbacks: RunCallbacks
                   ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """The runs as a job list in ``mixtures.storage``, named by a hash of everything
     that shapes their results, so that changed settings never reuse stored runs."""
@@ -623,10 +632,12 @@ def _mixture_jobs(settings: TheorySettings, family: Registry, jobs: list[dict[st
     study = open_job_list(storage, name, jobs)
     folder = Path(s.checkpoint_root or ".") / name
 
-    def run_job(trial: Any, job: dict[str, Any]) -> dict[str, Any]:
-        return run(job, str(folder / f"{job['dataset']}-{job['variant']}-seed{job['seed']}"))
+    def run_job(job: dict[str, Any], started: Callable[[dict[str, str] | None], None]
+                ) -> dict[str, Any]:
+        return run(job, str(folder / f"{job['dataset']}-{job['variant']}-seed{job['seed']}"),
+                   started)
 
-    ran = run_job_list(study, run_job, _describe)
+    ran = run_job_list(study, run_job, _describe, callbacks)
     logger.info("theory mixtures: %d of %d runs trained in this process, the rest kept in %s "
                 "(job list %s)", ran, len(jobs), masked_url(s.storage), name)
     return job_list_results(study, _describe)
