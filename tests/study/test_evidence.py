@@ -239,6 +239,14 @@ def test_more_seeds_or_variants_extend_a_stored_study_and_nothing_else_does(tmp_
     assert [tuple(job) for job in joined.user_attrs[JOBS_ATTR]] != more.jobs
     assert sorted(tuple(job) for job in joined.user_attrs[JOBS_ATTR]) == sorted(more.jobs)
     assert len(joined.get_trials()) == 12
+    # The same variants in another order are the same study (a team's second process
+    # is not refused for listing them as it likes); a new seed extends it from there.
+    reordered = settings(name="s", variants=["wgan_gp", "gan", "wgan"], seeds=[0, 1, 2, 3],
+                         storage=storage)
+    assert len(open_job_store(reordered).get_trials()) == 12
+    assert len(open_job_store(settings(name="s", variants=["wgan", "wgan_gp", "gan"],
+                                       seeds=[0, 1, 2, 3, 4], storage=storage)
+                              ).get_trials()) == 15
 
 
 def test_a_variant_whose_settings_changed_is_not_taken_from_a_stored_study(tmp_path):

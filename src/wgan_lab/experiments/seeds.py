@@ -286,8 +286,10 @@ def open_job_store(settings: StudySettings, create: bool = True,
     stored = [tuple(job) for job in study.user_attrs[JOBS_ATTR]]
     # As sets: an extension appends its jobs, so the stored order is not the
     # parameters' interleaved one, and a joining process must still match.
-    if (set(stored) != set(settings.jobs)
-            or study.user_attrs.get(SETTINGS_ATTR) != settings.fingerprint()) and create:
+    # Stores extended before the stored order was the rule keep the extender's order.
+    same = study.user_attrs.get(SETTINGS_ATTR) in (_as_stored(settings, stored).fingerprint(),
+                                                   settings.fingerprint())
+    if (set(stored) != set(settings.jobs) or not same) and create:
         if _extends(study, stored, settings):
             added = [job for job in settings.jobs if job not in stored]
             for variant, seed in added:
@@ -296,7 +298,7 @@ def open_job_store(settings: StudySettings, create: bool = True,
                 # user attribute instead (job_of reads both).
                 study.enqueue_trial({}, user_attrs={ADDED_JOB_ATTR: [variant, seed]})
             study.set_user_attr(JOBS_ATTR, [list(job) for job in stored + added])
-            study.set_user_attr(SETTINGS_ATTR, settings.fingerprint())
+            study.set_user_attr(SETTINGS_ATTR, _as_stored(settings, stored + added).fingerprint())
             if recorded:
                 study.set_user_attr(VARIANT_SETTINGS_ATTR, recorded)
             logger.info("study %s: %d jobs added to the %d it had (%s)", settings.name,
@@ -318,10 +320,16 @@ def _extends(study: optuna.Study, stored: list[tuple[str, int]], settings: Study
     seeds or variants added to a finished study run only the new jobs."""
     if not set(stored) < set(settings.jobs):
         return False
-    as_stored = dataclasses.replace(settings, variants=tuple(dict.fromkeys(v for v, _ in stored)),
-                                    seeds=tuple(dict.fromkeys(s for _, s in stored)))
+    as_stored = _as_stored(settings, stored)
     return (set(as_stored.jobs) == set(stored)
             and study.user_attrs.get(SETTINGS_ATTR) == as_stored.fingerprint())
+
+
+def _as_stored(settings: StudySettings, stored: list[tuple[str, int]]) -> StudySettings:
+    """``settings`` asking for the stored jobs' variants and seeds, in the stored order:
+    the same variants listed in another order are the same study."""
+    return dataclasses.replace(settings, variants=tuple(dict.fromkeys(v for v, _ in stored)),
+                               seeds=tuple(dict.fromkeys(s for _, s in stored)))
 
 
 def stored_settings(study: optuna.Study, settings: StudySettings) -> StudySettings:
