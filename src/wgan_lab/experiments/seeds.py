@@ -49,10 +49,9 @@ from wgan_lab.gan.config import TrainingConfig
 from wgan_lab.gan.losses import LOSSES
 from wgan_lab.gan.trainer import Budget, Callbacks, GANTrainer
 
-from .store import (DONE, ERROR_ATTR, RESULT_ATTR, RUN, SURPLUS_ATTR, WAIT, Heartbeat,
-                    NoQueuedJob, QueueOnlySampler,
-                    RunCallbacks, create_study, guarded_run, is_finished, open_storage,
-                    storage_url, work_until_done)
+from .store import (ERROR_ATTR, RESULT_ATTR, SURPLUS_ATTR, Heartbeat, NoQueuedJob,
+                    QueueOnlySampler, RunCallbacks, create_study, guarded_run, is_finished,
+                    job_list_status, open_storage, storage_url, work_until_done)
 
 logger = logging.getLogger(__name__)
 
@@ -400,16 +399,12 @@ def run_jobs(study: optuna.Study, run_job: JobRunner, poll_seconds: float = 5.0)
 
     def status() -> tuple[str, str]:
         trials = job_trials(study)
-        done = sum(is_finished(t) for t in trials.values())
-        queued = sum(t.state == TrialState.WAITING for t in study.get_trials(deepcopy=False))
-        running = sum(t.state == TrialState.RUNNING for t in trials.values())
-        if queued:
-            return RUN, f"{done} of {len(jobs)} jobs finished, {queued} queued"
-        if running:
-            return WAIT, f"{done} of {len(jobs)} jobs finished, waiting for {running} running elsewhere"
         lost = [job for job in jobs if job not in trials or not is_finished(trials[job])]
-        return DONE, (f"{done} of {len(jobs)} jobs finished"
-                      + (f"; given up after {_retries(study)} retries: {lost}" if lost else ""))
+        return job_list_status(
+            sum(is_finished(t) for t in trials.values()), len(jobs),
+            sum(t.state == TrialState.WAITING for t in study.get_trials(deepcopy=False)),
+            sum(t.state == TrialState.RUNNING for t in trials.values()),
+            f"given up after {_retries(study)} retries: {lost}" if lost else "")
 
     return work_until_done(study, objective, status, poll_seconds)
 

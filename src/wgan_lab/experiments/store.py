@@ -303,6 +303,17 @@ def work_until_done(study: optuna.Study, objective: Callable[[optuna.Trial], flo
         ran += 1
 
 
+def job_list_status(done: int, total: int, queued: int, running: int, lost: str = ""
+                    ) -> tuple[str, str]:
+    """A job list's state for ``work_until_done``: RUN while jobs are queued, WAIT while
+    the last run elsewhere, DONE after (``lost``: what was given up, if any)."""
+    if queued:
+        return RUN, f"{done} of {total} jobs finished, {queued} queued"
+    if running:
+        return WAIT, f"{done} of {total} jobs finished, waiting for {running} running elsewhere"
+    return DONE, f"{done} of {total} jobs finished" + (f"; {lost}" if lost else "")
+
+
 def requeue_own_stopped_trial(study: optuna.Study) -> None:
     """This process was stopped by a signal in a trial (Optuna marked it failed): queue
     its settings again now, as the heartbeat would after its grace, so that another
@@ -378,14 +389,9 @@ def run_job_list(study: optuna.Study, run_job: JobListRunner, describe: Callable
 
     def status() -> tuple[str, str]:
         trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS_ATTR)]
-        done = sum(is_finished(t) for t in trials)
-        queued = sum(t.state == TrialState.WAITING for t in trials)
-        running = sum(t.state == TrialState.RUNNING for t in trials)
-        if queued:
-            return RUN, f"{done} of {len(jobs)} jobs finished, {queued} queued"
-        if running:
-            return WAIT, f"{done} of {len(jobs)} jobs finished, waiting for {running} running elsewhere"
-        return DONE, f"{done} of {len(jobs)} jobs finished"
+        return job_list_status(sum(is_finished(t) for t in trials), len(jobs),
+                               sum(t.state == TrialState.WAITING for t in trials),
+                               sum(t.state == TrialState.RUNNING for t in trials))
 
     return work_until_done(study, objective, status, poll_seconds)
 
