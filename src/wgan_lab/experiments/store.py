@@ -108,8 +108,11 @@ class RunCallbacks:
     evaluated: Callable[[str, dict[str, float]], None] | None = None
 
 
-def begin_attempt(trial: optuna.Trial, callbacks: RunCallbacks
-                  ) -> Callable[[dict[str, str] | None], None]:
+# What a run calls once it has started, with its own tracking ids (``begin_attempt``).
+Started = Callable[[dict[str, str] | None], None]
+
+
+def begin_attempt(trial: optuna.Trial, callbacks: RunCallbacks) -> Started:
     """Note this process on ``trial`` (its worker and ``callbacks.process_attrs``), and
     return what to call with the run's own tracking attributes once it has started:
     it notes them and ends the runs a killed attempt of this trial left open."""
@@ -356,7 +359,7 @@ def open_job_list(storage: optuna.storages.BaseStorage, name: str, jobs: list[Jo
     return study
 
 
-JobListRunner = Callable[[Job, Callable[[dict[str, str] | None], None]], dict[str, Any]]
+JobListRunner = Callable[[Job, Started], dict[str, Any]]
 
 
 def run_job_list(study: optuna.Study, run_job: JobListRunner, describe: Callable[[Job], str] = str,

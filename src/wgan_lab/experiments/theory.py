@@ -57,8 +57,8 @@ from wgan_lab.gan.regularizers import REGULARIZERS
 from wgan_lab.gan.trainer import Budget, Callbacks, GANTrainer
 from wgan_lab.progress import Progress
 
-from .store import (Heartbeat, RunCallbacks, job_list_results, open_job_list, open_storage,
-                    run_job_list)
+from .store import (Heartbeat, RunCallbacks, Started, job_list_results, open_job_list,
+                    open_storage, run_job_list)
 
 logger = logging.getLogger(__name__)
 
@@ -292,7 +292,7 @@ class _Runs:
         self.experiment = experiment
 
     def start(self, name: str, config: TrainingConfig,
-              started: Callable[[dict[str, str] | None], None] | None = None, **tags: Any) -> None:
+              started: Started | None = None, **tags: Any) -> None:
         """``started`` (a stored job's ``begin_attempt``) gets the run's tracking ids."""
         own = None
         if self.callbacks.start:
@@ -530,7 +530,7 @@ def train_mixtures(settings: TheorySettings, family: Registry,
             for d in s.datasets for v in s.variants for seed in settings.seeds]
     with Progress("theory: variants on toy data", len(jobs), "runs") as progress:
         def run(job: dict[str, Any], checkpoint_dir: str | None,
-                started: Callable[[dict[str, str] | None], None] | None = None) -> dict[str, Any]:
+                started: Started | None = None) -> dict[str, Any]:
             result = _mixture_run(settings, family, runs, checkpoint_dir, started, **job)
             progress.update(progress.completed + 1)
             return result
@@ -547,8 +547,7 @@ def train_mixtures(settings: TheorySettings, family: Registry,
 
 
 def _mixture_run(settings: TheorySettings, family: Registry, runs: _Runs,
-                 checkpoint_dir: str | None,
-                 started: Callable[[dict[str, str] | None], None] | None,
+                 checkpoint_dir: str | None, started: Started | None,
                  dataset: str, variant: str, seed: int) -> dict[str, Any]:
     """One variant on one toy dataset with one seed: its curve rows and, for the
     first seed, its final samples (JSON-ready, as a job list keeps them)."""
@@ -632,8 +631,7 @@ def _mixture_jobs(settings: TheorySettings, family: Registry, jobs: list[dict[st
     study = open_job_list(storage, name, jobs)
     folder = Path(s.checkpoint_root or ".") / name
 
-    def run_job(job: dict[str, Any], started: Callable[[dict[str, str] | None], None]
-                ) -> dict[str, Any]:
+    def run_job(job: dict[str, Any], started: Started) -> dict[str, Any]:
         return run(job, str(folder / f"{job['dataset']}-{job['variant']}-seed{job['seed']}"),
                    started)
 
