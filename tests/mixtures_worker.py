@@ -29,6 +29,8 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     folder, out, tracking_uri = sys.argv[1:4]
     mlflow.set_tracking_uri(tracking_uri)
+    # Its own experiment in its own store, whatever MLFLOW_EXPERIMENT_ID the tests set.
+    mlflow.set_experiment("theory")
     with mlflow.start_run(run_name="theory"):
         callbacks = RunTracker.under_active_run("theory").callbacks()
         curves, _, _ = train_mixtures(mixture_settings(folder), family(load_parameters()),

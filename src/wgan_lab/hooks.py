@@ -63,11 +63,15 @@ class TrackingHooks:
         config = context.config_loader.get("mlflow", {})
         uri = os.environ.get("MLFLOW_TRACKING_URI") or (
             config.get("server", {}).get("mlflow_tracking_uri") or "")
-        tracking.check_tracking_uri(str(uri))
-        if uri:
-            experiment = config.get("tracking", {}).get("experiment", {})
-            tracking.ensure_experiment(str(uri), str(experiment.get("name", "Default")),
-                                       experiment.get("create_experiment_kwargs") or {})
+        try:
+            tracking.check_tracking_uri(str(uri))
+            if uri:
+                experiment = config.get("tracking", {}).get("experiment", {})
+                tracking.ensure_experiment(str(uri), str(experiment.get("name", "Default")),
+                                           experiment.get("create_experiment_kwargs") or {})
+        except Exception:
+            wiring.end_run()  # as for a failed check: see ParameterCheckHooks
+            raise
 
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
@@ -229,8 +233,16 @@ class ParameterCheckHooks(_ContextHooks):
     # tryfirst, and registered last of the project's hooks: the first to run.
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
-        if self._context is not None:
+        if self._context is None:
+            return
+        try:
             check_parameters(parameters_read(pipeline), self._context.params)
+        except Exception:
+            # Kedro calls no on_pipeline_error for a failure before the run: forget the
+            # run here, or the pipelines built later in this process (a notebook, the
+            # next session) would read its parameters.
+            wiring.end_run()
+            raise
 
 
 class SummaryHooks:

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from tests.configs import tiny_training
 from tests.conftest import run_pipeline, write_idx_source
+from wgan_lab import wiring
 
 
 @pytest.mark.parametrize("variant", ["gan", "wgan", "wgan_gp"])
@@ -41,6 +42,9 @@ def test_bad_parameter_fails_before_training(kedro_project):
     with pytest.raises(Exception, match=r"wgan\.training\.objective\.n_critic: must be at least 1"):
         run_pipeline(kedro_project, "wgan", params=tiny_training("wgan", objective={"n_critic": 0}))
     assert not (kedro_project / "data/06_models/mnist/wgan").exists()
+    # The failed run is forgotten: pipelines built later in this process (the next
+    # session, a notebook) read the files, not its parameters.
+    assert wiring.run_context() == wiring.RunContext()
 
 
 def kedro_run(spawn, project, params, env=None):
