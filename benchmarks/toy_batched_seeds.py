@@ -133,7 +133,7 @@ def main() -> None:
         variant, mode, steps, barrier, peers = args.worker
         worker(variant, mode, int(steps), barrier, int(peers))
         return
-    from toy_speed import cpu_name  # benchmarks/ is on sys.path when run as a script
+    from toy_speed import cpu_name, write_results  # benchmarks/ is on sys.path
 
     rows = []
     for variant in UPDATES:
@@ -145,22 +145,17 @@ def main() -> None:
                 for key, value in rate.items()}})
             print(rows[-1], flush=True)
     cpu = cpu_name()
-    results = HERE / "results"
-    (results / "toy_batched_seeds.json").write_text(json.dumps(
-        {"cpu": cpu, "steps": args.steps, "seeds": SEEDS, "rows": rows}, indent=2) + "\n")
-    lines = [f"Three toy seeds as three models or as one batched model, {cpu} (2 cores), "
-             f"{args.steps} generator steps per timed run; seed-steps per second (cores busy).",
-             "", "| variant | processes | separate | batched | batched / separate |",
-             "|---|---|---|---|---|"]
-    for row in rows:
-        how = "one, default threads" if row["processes"] == 1 else "two, one thread each"
-        lines.append(
-            f"| {row['variant']} | {how} | {row['separate_seed_steps_per_s']:.0f} "
-            f"({row['separate_cpu_per_wall']:.2f}) | {row['batched_seed_steps_per_s']:.0f} "
-            f"({row['batched_cpu_per_wall']:.2f}) | "
-            f"{row['batched_seed_steps_per_s'] / row['separate_seed_steps_per_s']:.2f}x |")
-    (results / "toy_batched_seeds.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    cells = [[row["variant"],
+              "one, default threads" if row["processes"] == 1 else "two, one thread each",
+              f"{row['separate_seed_steps_per_s']:.0f} ({row['separate_cpu_per_wall']:.2f})",
+              f"{row['batched_seed_steps_per_s']:.0f} ({row['batched_cpu_per_wall']:.2f})",
+              f"{row['batched_seed_steps_per_s'] / row['separate_seed_steps_per_s']:.2f}x"]
+             for row in rows]
+    write_results(
+        "toy_batched_seeds", {"cpu": cpu, "steps": args.steps, "seeds": SEEDS, "rows": rows},
+        f"Three toy seeds as three models or as one batched model, {cpu} (2 cores), "
+        f"{args.steps} generator steps per timed run; seed-steps per second (cores busy).",
+        ["variant", "processes", "separate", "batched", "batched / separate"], cells)
 
 
 if __name__ == "__main__":

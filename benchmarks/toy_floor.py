@@ -63,7 +63,7 @@ def matmul_rate(n: int = 2048, seconds: float = 5.0, dtype: str = "float32") -> 
 
 
 def main() -> None:
-    from toy_speed import cpu_name
+    from toy_speed import cpu_name, write_results
 
     from wgan_lab.experiments.theory import TheorySettings
     from wgan_lab.variants import family, load_parameters
@@ -95,22 +95,19 @@ def main() -> None:
             "steps": mixtures.steps, "runs_per_variant": runs_per_variant,
             "full_tflop": round(total / 1e12, 1), "floor_hours": round(floor_hours, 2),
             "rows": rows}
-    results = HERE / "results"
-    (results / "toy_floor.json").write_text(json.dumps(info, indent=2) + "\n")
-    lines = [f"The `full` theory environment's training arithmetic on {cpu} (2 cores): "
-             f"{mixtures.steps:,} generator steps x {runs_per_variant} runs per variant. "
-             f"Float32 2048 x 2048 matrix products: {peak / 1e9:.0f} GFLOP/s.", "",
-             "| variant | MFLOP per generator step | full: TFLOP | the step reaches (two "
-             "one-thread processes): GFLOP/s |", "|---|---|---|---|"]
-    for row in rows:
-        reached = row["reached_gflop_per_s"]
-        lines.append(f"| {row['variant']} | {row['mflop_per_step']:.0f} | "
-                     f"{row['full_tflop']:.0f} | {'-' if reached is None else f'{reached:.0f}'} |")
-    lines += ["", f"All: {total / 1e12:.0f} TFLOP; at {peak / 1e9:.0f} GFLOP/s that is "
+    cells = [[row["variant"], f"{row['mflop_per_step']:.0f}", f"{row['full_tflop']:.0f}",
+              "-" if row["reached_gflop_per_s"] is None else f"{row['reached_gflop_per_s']:.0f}"]
+             for row in rows]
+    write_results(
+        "toy_floor", info,
+        f"The `full` theory environment's training arithmetic on {cpu} (2 cores): "
+        f"{mixtures.steps:,} generator steps x {runs_per_variant} runs per variant. "
+        f"Float32 2048 x 2048 matrix products: {peak / 1e9:.0f} GFLOP/s.",
+        ["variant", "MFLOP per generator step", "full: TFLOP",
+         "the step reaches (two one-thread processes): GFLOP/s"], cells,
+        after=f"All: {total / 1e12:.0f} TFLOP; at {peak / 1e9:.0f} GFLOP/s that is "
               f"{floor_hours:.1f} hours of training alone. Bfloat16 2048 x 2048 products: "
-              f"{peak_bf16 / 1e9:.0f} GFLOP/s, {total / peak_bf16 / 3600:.1f} hours."]
-    (results / "toy_floor.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+              f"{peak_bf16 / 1e9:.0f} GFLOP/s, {total / peak_bf16 / 3600:.1f} hours.")
 
 
 if __name__ == "__main__":

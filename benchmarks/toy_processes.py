@@ -83,7 +83,7 @@ def main() -> None:
         worker(args.worker, args.steps, args.barrier, args.peers)
         return
 
-    from toy_speed import cpu_name
+    from toy_speed import cpu_name, write_results
 
     from wgan_lab.experiments.theory import TheorySettings
     from wgan_lab.variants import family, load_parameters
@@ -104,22 +104,19 @@ def main() -> None:
               f"two one-thread processes {sum(p['steps_per_s'] for p in pair):6.0f} "
               f"({rows[-1]['gain']:.2f}x)", flush=True)
     info = {"cpu": cpu_name(), "steps": args.steps, "rows": rows}
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / "toy_processes.json").write_text(json.dumps(info, indent=2))
-    lines = [f"Toy training throughput on {info['cpu']} (2 cores), 8 Gaussians, the theory's "
-             f"toy settings, {args.steps} generator steps per timed fit.", "",
-             "| variant | one process, default threads: steps/s (cores busy) "
-             "| one process, one thread | two one-thread processes at once: steps/s in all "
-             "| gain over one process |", "|---|---|---|---|---|"]
-    for row in rows:
-        d, s = row["default_threads"], row["one_thread"]
-        lines.append(f"| {row['variant']} | {d['steps_per_s']:.0f} ({d['cpu_per_wall']:.2f}) | "
-                     f"{s['steps_per_s']:.0f} | "
-                     f"{sum(p['steps_per_s'] for p in row['two_processes']):.0f} | "
-                     f"{row['gain']:.2f}x |")
-    (out / "toy_processes.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    cells = [[row["variant"],
+              f"{row['default_threads']['steps_per_s']:.0f} "
+              f"({row['default_threads']['cpu_per_wall']:.2f})",
+              f"{row['one_thread']['steps_per_s']:.0f}",
+              f"{sum(p['steps_per_s'] for p in row['two_processes']):.0f}",
+              f"{row['gain']:.2f}x"] for row in rows]
+    write_results(
+        "toy_processes", info,
+        f"Toy training throughput on {info['cpu']} (2 cores), 8 Gaussians, the theory's "
+        f"toy settings, {args.steps} generator steps per timed fit.",
+        ["variant", "one process, default threads: steps/s (cores busy)",
+         "one process, one thread", "two one-thread processes at once: steps/s in all",
+         "gain over one process"], cells)
 
 
 if __name__ == "__main__":

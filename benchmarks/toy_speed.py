@@ -41,6 +41,21 @@ def cpu_name() -> str:
     return platform.processor()
 
 
+def write_results(name: str, info: dict, intro: str, columns: list[str],
+                  cells: list[list[str]], after: str = "") -> None:
+    """benchmarks/results/<name>.json (``info``) and <name>.md: ``intro``, a table of
+    ``columns`` and ``cells``, then ``after``; prints the markdown."""
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(info, indent=2) + "\n")
+    lines = [intro, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    if after:
+        lines += ["", after]
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=1000, help="generator steps timed per fit")
@@ -98,31 +113,28 @@ def main() -> None:
                          "first_fit_s": first, "evaluation_s": evaluation})
             print(f"{variant:8s} {name:28s} {rows[-1]['steps_per_s']:7.0f} steps/s, "
                   f"first fit {first:5.1f} s, evaluation {evaluation * 1000:.0f} ms", flush=True)
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
     info = {"cpu": cpu_name(), "steps": args.steps, "repeats": args.repeats,
             "eval_every": settings.mixtures.eval_every, "rows": rows}
-    (out / "toy_speed.json").write_text(json.dumps(info, indent=2))
-    lines = [f"Toy training speed on {info['cpu']} (2 cores), 8 Gaussians, the theory's toy "
-             f"settings; median of {args.repeats} fits of {args.steps} generator steps each, "
-             "interleaved.", "",
-             "| variant | runtime | generator steps/s | vs today | first fit (s) | one evaluation (ms) "
-             "| a run of 2,000 steps: tracing / steps / evaluations (s) "
-             "| a run of 100,000 steps (min) |",
-             "|---|---|---|---|---|---|---|---|"]
     checks = {2000: 2000 // settings.mixtures.eval_every + 1, 100_000: 100_000 // 2000 + 1}
+    cells = []
     for row in rows:
         today = next(r for r in rows if r["variant"] == row["variant"]
                      and r["runtime"] == "steps_per_call 20 (today)")["steps_per_s"]
         short = (row["first_fit_s"], 2000 / row["steps_per_s"], checks[2000] * row["evaluation_s"])
         long = (row["first_fit_s"] + 100_000 / row["steps_per_s"]
                 + checks[100_000] * row["evaluation_s"]) / 60
-        lines.append(f"| {row['variant']} | {row['runtime']} | {row['steps_per_s']:.0f} | "
-                     f"{row['steps_per_s'] / today:.2f}x | {row['first_fit_s']:.1f} | "
-                     f"{row['evaluation_s'] * 1000:.0f} | "
-                     f"{short[0]:.0f} / {short[1]:.0f} / {short[2]:.0f} | {long:.0f} |")
-    (out / "toy_speed.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        cells.append([row["variant"], row["runtime"], f"{row['steps_per_s']:.0f}",
+                      f"{row['steps_per_s'] / today:.2f}x", f"{row['first_fit_s']:.1f}",
+                      f"{row['evaluation_s'] * 1000:.0f}",
+                      f"{short[0]:.0f} / {short[1]:.0f} / {short[2]:.0f}", f"{long:.0f}"])
+    write_results(
+        "toy_speed", info,
+        f"Toy training speed on {info['cpu']} (2 cores), 8 Gaussians, the theory's toy "
+        f"settings; median of {args.repeats} fits of {args.steps} generator steps each, "
+        "interleaved.",
+        ["variant", "runtime", "generator steps/s", "vs today", "first fit (s)",
+         "one evaluation (ms)", "a run of 2,000 steps: tracing / steps / evaluations (s)",
+         "a run of 100,000 steps (min)"], cells)
 
 
 if __name__ == "__main__":
