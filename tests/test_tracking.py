@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 
 from tests.conftest import free_port, kill_group, run_pipeline, write_idx_source
 from tests.configs import tiny_training
+from wgan_lab import wiring
 from wgan_lab.variants import family, load_parameters
 
 METRICS = {"critic_loss", "generator_loss", "wasserstein_estimate", "gradient_penalty",
@@ -110,6 +111,8 @@ def test_unreachable_server_fails_before_training(tiny_source, monkeypatch):
     with pytest.raises(Exception, match="tracking server .* is unreachable"):
         run_pipeline(tiny_source, "gan", params=tiny_training("gan"))
     assert not (tiny_source / "data/06_models").exists()
+    # The failed session is forgotten (RunContextHooks), as a failed parameter check is.
+    assert wiring.run_context() == wiring.RunContext()
 
 
 def test_tracking_server_lost_mid_run_keeps_the_model_and_says_where(tiny_source, mlflow_server_proc,

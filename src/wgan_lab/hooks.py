@@ -63,15 +63,11 @@ class TrackingHooks:
         config = context.config_loader.get("mlflow", {})
         uri = os.environ.get("MLFLOW_TRACKING_URI") or (
             config.get("server", {}).get("mlflow_tracking_uri") or "")
-        try:
-            tracking.check_tracking_uri(str(uri))
-            if uri:
-                experiment = config.get("tracking", {}).get("experiment", {})
-                tracking.ensure_experiment(str(uri), str(experiment.get("name", "Default")),
-                                           experiment.get("create_experiment_kwargs") or {})
-        except Exception:
-            wiring.end_run()  # as for a failed check: see ParameterCheckHooks
-            raise
+        tracking.check_tracking_uri(str(uri))
+        if uri:
+            experiment = config.get("tracking", {}).get("experiment", {})
+            tracking.ensure_experiment(str(uri), str(experiment.get("name", "Default")),
+                                       experiment.get("create_experiment_kwargs") or {})
 
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
@@ -163,6 +159,33 @@ class MaskedMlflowHook(MlflowHook):
             self._log_param(name, params[name])
 
 
+class RunContextHooks:
+    """Forget the run's wiring context when anything fails before the run starts.
+
+    Kedro calls no ``on_pipeline_error`` for a failure in ``after_context_created``
+    or ``before_pipeline_run`` (a parameter check, an unreachable tracking server, a
+    held run lock): without this, pipelines built later in the same process (a
+    notebook, the next session) would read the failed run's parameters. Wrappers run
+    around every other implementation, whichever hook class raised.
+    """
+
+    @hook_impl(wrapper=True)
+    def after_context_created(self, context):
+        try:
+            return (yield)
+        except BaseException:
+            wiring.end_run()
+            raise
+
+    @hook_impl(wrapper=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog):
+        try:
+            return (yield)
+        except BaseException:
+            wiring.end_run()
+            raise
+
+
 class _ContextHooks:
     """Hooks that read the session's context (parameters) when the run starts."""
 
@@ -235,14 +258,7 @@ class ParameterCheckHooks(_ContextHooks):
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         if self._context is None:
             return
-        try:
-            check_parameters(parameters_read(pipeline), self._context.params)
-        except Exception:
-            # Kedro calls no on_pipeline_error for a failure before the run: forget the
-            # run here, or the pipelines built later in this process (a notebook, the
-            # next session) would read its parameters.
-            wiring.end_run()
-            raise
+        check_parameters(parameters_read(pipeline), self._context.params)
 
 
 class SummaryHooks:
