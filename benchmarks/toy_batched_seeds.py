@@ -6,9 +6,10 @@ Measured before building it into the trainer, on a plain TensorFlow model of the
 toy step (not the product's code): the `points` networks of theory.mixtures
 (3 hidden ReLU layers of 128, batch 256, Adam), one generator step with its critic
 updates: gan (1 update, cross-entropy) and wgan_gp (5 updates with the penalty's
-second backward pass). Its rates are 5 to 25% above the product's for the same
-steps (benchmarks/results/toy_processes.md), which also gathers real batches and
-draws keyed noise: it stands for the step's arithmetic, not for those overheads.
+second backward pass). Its rates are within a quarter of the product's for the
+same steps (benchmarks/results/toy_processes.md: 18 to 25% above them in two
+one-thread processes, 11 to 22% below with default threads): it stands for the
+step's arithmetic, not for the product's other work (real batches, keyed noise).
 
 Three seeds either as three models, each with its own compiled step, called in
 turn ("separate", what the trainer does today across three runs) or as one model

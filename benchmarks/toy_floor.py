@@ -9,7 +9,8 @@ mixture runs would take if the toy step ran at the CPU's best float32 matrix rat
   penalty), times the `full` environment's generator steps, datasets and seeds.
   Evaluation and tracking are not counted: the floor is training alone.
 - The rate: float32 matrix products of 2048 x 2048 in TensorFlow with its default
-  threads, the best of three 3-s repeats: about the best this CPU gives (the toy step's products are 256 x 128 x 128).
+  threads, the best of three 3-s repeats: about the best this CPU gives (the toy
+  step's products are 256 x 128 x 128).
 - The same products in bfloat16, the ceiling reduced precision could give.
 - The rate the toy step reaches: its FLOPs times the steps per second of
   benchmarks/results/toy_processes.md (two one-thread processes), when that file was
