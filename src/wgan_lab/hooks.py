@@ -256,9 +256,8 @@ class ParameterCheckHooks(_ContextHooks):
     # tryfirst, and registered last of the project's hooks: the first to run.
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
-        if self._context is None:
-            return
-        check_parameters(parameters_read(pipeline), self._context.params)
+        if self._context is not None:
+            check_parameters(parameters_read(pipeline), self._context.params)
 
 
 class SummaryHooks:
